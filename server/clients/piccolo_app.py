@@ -1,0 +1,12 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from server.clients.tables import Contact, Counterparty, CounterpartyName, Site
+
+APP_CONFIG = AppConfig(
+    app_name="clients",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[Counterparty, CounterpartyName, Contact, Site],
+    migration_dependencies=[],
+)

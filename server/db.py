@@ -1,0 +1,119 @@
+"""Database engines: build from a URL, point every table at it, run migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from server.settings import SettingsError
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def engine_from_url(url: str) -> Engine:
+    """`sqlite:///relative.db`, `sqlite:////abs.db` or `postgresql://user@host:port/db`."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        # sqlite:///var/x.db -> "var/x.db" (relative); sqlite:////tmp/x.db -> "/tmp/x.db"
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise SettingsError("NARYAD_DATABASE_URL: sqlite URL needs a file path")
+        return SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT_S)
+    if parts.scheme in {"postgresql", "postgres"}:
+        return PostgresEngine(config={"dsn": url})
+    raise SettingsError(
+        f"NARYAD_DATABASE_URL: unsupported scheme {parts.scheme!r}; use sqlite:/// or postgresql://"
+    )
+
+
+def all_tables() -> list[type]:
+    from piccolo.apps.migrations.tables import Migration
+
+    from server.piccolo_conf import APP_REGISTRY
+
+    tables: list[type] = [Migration]
+    for app_config in APP_REGISTRY.app_configs.values():
+        tables.extend(app_config.table_classes)
+    return tables
+
+
+_engines: dict[str, Engine] = {}
+
+
+def configure_database(url: str) -> Engine:
+    """Point Piccolo (its conf module and every table) at the engine for `url`.
+
+    One engine per URL per process, so re-configuring (tests switching between
+    SQLite and PostgreSQL) reuses its connection pool."""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = engine_from_url(url)
+        if isinstance(engine, SQLiteEngine):
+            Path(engine.path).parent.mkdir(parents=True, exist_ok=True)
+    use_engine(engine)
+    return engine
+
+
+def use_engine(engine: Engine) -> None:
+    import server.piccolo_conf as conf
+
+    conf.DB = engine
+    for table in all_tables():
+        table._meta.db = engine  # type: ignore[attr-defined]
+
+
+def current_engine() -> Engine:
+    import server.piccolo_conf as conf
+
+    return conf.DB
+
+
+def is_sqlite(engine: Engine | None = None) -> bool:
+    return (engine or current_engine()).engine_type == "sqlite"
+
+
+def transaction() -> contextlib.AbstractAsyncContextManager[object]:
+    """A write transaction. On SQLite it takes the write lock up front (IMMEDIATE),
+    so two writers queue on the busy timeout instead of failing on upgrade."""
+    engine = current_engine()
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
+@contextlib.asynccontextmanager
+async def connection_pool(engine: Engine, max_size: int = 10) -> AsyncIterator[None]:
+    if isinstance(engine, PostgresEngine) and engine.pool is None:
+        await engine.start_connection_pool(min_size=1, max_size=max_size)
+        try:
+            yield
+        finally:
+            await engine.close_connection_pool()
+    else:
+        yield
+
+
+async def migrate(quiet: bool = True) -> None:
+    """Apply every pending migration of every app, in dependency order."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    engine = current_engine()
+    if isinstance(engine, SQLiteEngine):
+        # WAL lets readers go on while one writer writes; it is a property of the file.
+        await engine._run_in_new_connection("PRAGMA journal_mode=WAL")
+    if quiet:
+        # Piccolo prints progress for every app; the CLI prints its own summary.
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = await run_forwards(app_name="all")
+    else:
+        result = await run_forwards(app_name="all")
+    if not result.success:
+        raise RuntimeError(f"migration failed: {result.message}")

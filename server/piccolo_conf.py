@@ -1,0 +1,21 @@
+"""Piccolo's configuration module (PICCOLO_CONF=server.piccolo_conf).
+
+DB is built from NARYAD_DATABASE_URL so the `piccolo` CLI works; the app and the tests
+re-point it with server.db.configure_database.
+"""
+
+from piccolo.conf.apps import AppRegistry
+from piccolo.engine.base import Engine
+
+from server.db import engine_from_url
+from server.settings import Settings
+
+DB: Engine = engine_from_url(Settings.from_env().database_url)
+
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "server.clients.piccolo_app",
+        "server.accounts.piccolo_app",
+        "server.tasks.piccolo_app",
+    ]
+)

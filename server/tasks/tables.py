@@ -1,0 +1,84 @@
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from server.accounts.tables import Group, User
+from server.clients.tables import Contact, Counterparty, Site
+
+
+class Template(Table, tablename="task_templates"):
+    """R1: every task has one; it decides group, channels, required fields, workflow."""
+
+    id: Serial
+    code = Varchar(length=50, unique=True)
+    name = Varchar(length=150)
+    default_group = ForeignKey(Group, null=True, on_delete=OnDelete.set_null)
+    channels = JSON(default=["ui"])
+    counterparty_in_title = Boolean(default=False)
+    requires_check = Boolean(default=False)
+    requires_completed_works = Boolean(default=False)
+    # R9: a request solved on the phone may be entered directly as completed.
+    allows_completed_on_creation = Boolean(default=False)
+    # R4: created in the UI by a member of the default group -> that member is the assignee.
+    creator_is_default_assignee = Boolean(default=False)
+    # Field visits: en_route / arrive steps exist.
+    has_departure = Boolean(default=False)
+
+
+class Task(Table, tablename="tasks"):
+    id: Serial
+    number = Integer(null=True, default=None, unique=True)
+    template = ForeignKey(Template, on_delete=OnDelete.restrict, index=True)
+    title = Varchar(length=500)
+    # Lower-cased title for `q` search: SQLite's LIKE folds ASCII only, not Cyrillic.
+    title_search = Varchar(length=500)
+    description = Text(default="")
+    status = Varchar(length=20, index=True)
+    counterparty = ForeignKey(Counterparty, null=True, on_delete=OnDelete.restrict, index=True)
+    site = ForeignKey(Site, null=True, on_delete=OnDelete.restrict)
+    group = ForeignKey(Group, null=True, on_delete=OnDelete.set_null, index=True)
+    assignee = ForeignKey(User, null=True, on_delete=OnDelete.set_null, index=True)
+    requester_user = ForeignKey(User, null=True, on_delete=OnDelete.set_null)
+    requester_contact = ForeignKey(Contact, null=True, on_delete=OnDelete.set_null)
+    created_by = ForeignKey(User, null=True, on_delete=OnDelete.set_null)
+    channel = Varchar(length=20, default="ui")
+    completed_works = Text(default="")
+    version = Integer(default=1)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    accepted_at = Timestamptz(null=True, default=None)
+    completed_at = Timestamptz(null=True, default=None)
+
+
+class TaskEvent(Table, tablename="task_events"):
+    """R12: every change, who, when, through which channel."""
+
+    id: Serial
+    task = ForeignKey(Task, on_delete=OnDelete.cascade, index=True)
+    at = Timestamptz()
+    actor = ForeignKey(User, null=True, on_delete=OnDelete.set_null)
+    kind = Varchar(length=50)
+    data = JSON(default={})
+    channel = Varchar(length=20, default="ui")
+    # Internal events are never shown to clients.
+    internal = Boolean(default=True)
+
+
+class Comment(Table, tablename="task_comments"):
+    id: Serial
+    task = ForeignKey(Task, on_delete=OnDelete.cascade, index=True)
+    author_user = ForeignKey(User, null=True, on_delete=OnDelete.set_null)
+    author_contact = ForeignKey(Contact, null=True, on_delete=OnDelete.set_null)
+    body = Text()
+    public = Boolean(default=False)
+    channel = Varchar(length=20, default="ui")
+    created_at = Timestamptz()
