@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Id = Annotated[int, msgspec.Meta(ge=1)]
+STATUSES: tuple[str, ...] = (
+    "new",
+    "accepted",
+    "en_route",
+    "in_progress",
+    "waiting_client",
+    "done",
+    "completed",
+    "postponed",
+    "cancelled",
+)
+CLOSED_STATUSES = frozenset({"completed", "cancelled"})
+Channel = Literal["ui", "phone", "telegram", "email"]
+
+
+class TemplateOut(msgspec.Struct):
+    id: int
+    code: str
+    name: str
+    default_group_id: int | None
+    channels: list[str]
+    counterparty_in_title: bool
+    requires_check: bool
+    requires_completed_works: bool
+    allows_completed_on_creation: bool = False
+    creator_is_default_assignee: bool = False
+    has_departure: bool = False
+
+
+class TaskIn(msgspec.Struct, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(max_length=500)]
+    # Optional in the type so a missing template gets the R1 message, not a generic one.
+    template: Annotated[str, msgspec.Meta(max_length=50)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=20000)] = ""
+    counterparty_id: Id | None = None
+    site_id: Id | None = None
+    assignee_id: Id | None = None
+    group_id: Id | None = None
+    requester_contact_id: Id | None = None
+    status: str | None = None
+    completed_works: Annotated[str, msgspec.Meta(max_length=20000)] = ""
+    # "phone" records a call handled by staff (R9); other channels have their own intake.
+    channel: Literal["ui", "phone"] = "ui"
+
+
+class Ref(msgspec.Struct):
+    id: int
+    name: str
+
+
+class UserRef(msgspec.Struct):
+    id: int
+    full_name: str
+
+
+class SiteRef(msgspec.Struct):
+    id: int
+    name: str
+    address: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+class Requester(msgspec.Struct):
+    kind: Literal["user", "contact"]
+    id: int
+    name: str
+
+
+class TaskOut(msgspec.Struct):
+    id: int
+    number: int
+    template: str
+    title: str
+    description: str
+    status: str
+    counterparty: Ref | None
+    site: SiteRef | None
+    group: Ref | None
+    assignee: UserRef | None
+    requester: Requester | None
+    completed_works: str
+    channel: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    accepted_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    version: int
+
+
+class TaskPage(msgspec.Struct):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+class EventOut(msgspec.Struct):
+    at: dt.datetime
+    actor: UserRef | None
+    kind: str
+    data: dict[str, Any]
+    channel: str
+
+
+class TaskFilter(msgspec.Struct, kw_only=True):
+    statuses: list[str] | None = None
+    template: str | None = None
+    assignee_id: int | None = None
+    group_id: int | None = None
+    queue_mine: bool = False
+    counterparty_id: int | None = None
+    q: str | None = None
+    limit: int = 50
+    cursor: int | None = None

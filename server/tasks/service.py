@@ -1,0 +1,459 @@
+"""Task creation and reading: rules R1–R4, R9 and R12.
+
+Every write here runs in one transaction and records what it did in task_events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from piccolo.columns.combination import Or, Where
+from piccolo.query import Select
+
+from server import db
+from server.accounts.schemas import Actor
+from server.accounts.tables import Group, Membership, User
+from server.clients import service as clients
+from server.clients.tables import Contact, Counterparty, Site
+from server.lib import clock
+from server.lib.errors import Forbidden, InvalidInput, NotFound, RuleViolation
+from server.lib.search import contains_pattern
+from server.tasks.schemas import (
+    CLOSED_STATUSES,
+    STATUSES,
+    EventOut,
+    Ref,
+    Requester,
+    SiteRef,
+    TaskFilter,
+    TaskIn,
+    TaskOut,
+    TaskPage,
+    TemplateOut,
+    UserRef,
+)
+from server.tasks.tables import Task, TaskEvent, Template
+
+MAX_PAGE = 200
+
+
+# --- templates -------------------------------------------------------------------------
+
+
+def _template_out(row: dict[str, Any]) -> TemplateOut:
+    return TemplateOut(
+        id=row["id"],
+        code=row["code"],
+        name=row["name"],
+        default_group_id=row["default_group"],
+        channels=list(row["channels"] or []),
+        counterparty_in_title=row["counterparty_in_title"],
+        requires_check=row["requires_check"],
+        requires_completed_works=row["requires_completed_works"],
+        allows_completed_on_creation=row["allows_completed_on_creation"],
+        creator_is_default_assignee=row["creator_is_default_assignee"],
+        has_departure=row["has_departure"],
+    )
+
+
+async def list_templates() -> list[TemplateOut]:
+    rows = await Template.select().order_by(Template.code).output(load_json=True)
+    return [_template_out(r) for r in rows]
+
+
+async def get_template(code: str) -> TemplateOut:
+    row = await Template.select().where(Template.code == code).first().output(load_json=True)
+    if row is None:
+        codes = ", ".join(t.code for t in await list_templates())
+        raise RuleViolation(f"unknown template {code!r}; use one of: {codes}", rule="R1")
+    return _template_out(row)
+
+
+# --- creation --------------------------------------------------------------------------
+
+
+def _r2_hint(title: str) -> str:
+    return (
+        f"the title {title!r} must name the client's counterparty, e.g. "
+        "«Ромашка: не печатает чек» (its name or an alias; quotes and ООО/ИП may be omitted)"
+    )
+
+
+async def _resolve_counterparty(
+    template: TemplateOut, title: str, counterparty_id: int | None
+) -> tuple[int | None, str | None]:
+    """R2. Returns (counterparty id, how it was found)."""
+    if counterparty_id is not None:
+        if not await Counterparty.exists().where(Counterparty.id == counterparty_id):
+            raise InvalidInput(f"counterparty_id {counterparty_id}: no such counterparty")
+        if template.counterparty_in_title and not await clients.title_names_counterparty(
+            title, counterparty_id
+        ):
+            cp = await clients.get_counterparty(counterparty_id)
+            spellings = ", ".join(f"«{n}»" for n in [cp.name, *cp.aliases])
+            raise RuleViolation(
+                f"template {template.code!r} needs the counterparty in the title, but "
+                f"{title!r} does not name {cp.name!r}; write one of {spellings} in the title",
+                rule="R2",
+            )
+        return counterparty_id, "given"
+    if not template.counterparty_in_title:
+        return None, None
+    match = await clients.find_counterparty_in_title(title)
+    if match is None:
+        raise RuleViolation(
+            f"no known counterparty found in the title. {_r2_hint(title)[0].upper()}"
+            f"{_r2_hint(title)[1:]}; or create the counterparty first",
+            rule="R2",
+        )
+    return match.counterparty_id, "title"
+
+
+async def _require_employee(user_id: int, field: str) -> dict[str, Any]:
+    row = (
+        await User.select(User.id, User.full_name, User.roles, User.active)
+        .where(User.id == user_id)
+        .first()
+        .output(load_json=True)
+    )
+    if row is None or not row["active"]:
+        raise InvalidInput(f"{field} {user_id}: no such active user")
+    if "client" in (row["roles"] or []):
+        raise InvalidInput(f"{field} {user_id}: {row['full_name']} is a client, not an employee")
+    return row
+
+
+async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None) -> TaskOut:
+    """Create a task through `channel` (default: the one named in `data`, usually ui)."""
+    if actor.is_client_only:
+        raise Forbidden("clients cannot create tasks here; write to support by e-mail")
+    channel = channel or data.channel
+    if not data.template:
+        raise RuleViolation(
+            "every task needs a template: send 'template' (accounting, delivery, "
+            "field_visit, repair or remote_support; see GET /api/templates)",
+            rule="R1",
+        )
+    title = " ".join(data.title.split())
+    if not title:
+        raise InvalidInput("title must not be blank: say what needs doing")
+    template = await get_template(data.template)
+    if channel not in template.channels:
+        raise RuleViolation(
+            f"template {template.code!r} does not take tasks through {channel!r}; "
+            f"it takes: {', '.join(template.channels)}",
+            rule="R3",
+        )
+    if data.status not in (None, "completed"):
+        raise InvalidInput(
+            f"status {data.status!r} cannot be set at creation; a task starts in its queue, "
+            "or as 'completed' for a request already solved by phone (R9)"
+        )
+
+    now = clock.now()
+    async with db.transaction():
+        counterparty_id = data.counterparty_id
+        if data.site_id is not None:
+            site = await Site.select(Site.counterparty).where(Site.id == data.site_id).first()
+            if site is None:
+                raise InvalidInput(f"site_id {data.site_id}: no such site")
+            if counterparty_id is None:
+                counterparty_id = site["counterparty"]
+            elif site["counterparty"] != counterparty_id:
+                raise InvalidInput(
+                    f"site {data.site_id} belongs to another counterparty "
+                    f"(id {site['counterparty']}), not to {counterparty_id}"
+                )
+        counterparty_id, counterparty_found_by = await _resolve_counterparty(
+            template, title, counterparty_id
+        )
+
+        if data.group_id is not None:
+            if not await Group.exists().where(Group.id == data.group_id):
+                raise InvalidInput(f"group_id {data.group_id}: no such group")
+            group_id: int | None = data.group_id
+        else:
+            group_id = template.default_group_id
+
+        assignee_id: int | None = None
+        if data.assignee_id is not None:
+            await _require_employee(data.assignee_id, "assignee_id")
+            assignee_id = data.assignee_id
+        elif (
+            template.creator_is_default_assignee
+            and channel in ("ui", "phone")
+            and data.group_id is None
+            and actor.has_role("engineer")
+            and template.default_group_id in actor.group_ids
+        ):
+            # R4: a remote engineer's own UI request is theirs unless they chose a group.
+            assignee_id = actor.id
+
+        if data.requester_contact_id is not None and not await Contact.exists().where(
+            Contact.id == data.requester_contact_id
+        ):
+            raise InvalidInput(f"requester_contact_id {data.requester_contact_id}: no such contact")
+
+        accepted_at: dt.datetime | None = None
+        completed_at: dt.datetime | None = None
+        if data.status == "completed":
+            if not template.allows_completed_on_creation:
+                raise RuleViolation(
+                    f"only requests solved on the phone may be entered as completed; template "
+                    f"{template.code!r} does not allow it (use remote_support)",
+                    rule="R9",
+                )
+            if counterparty_id is None:
+                raise RuleViolation(
+                    "a request entered as completed needs its counterparty", rule="R9"
+                )
+            assignee_id = assignee_id or actor.id
+            accepted_at = completed_at = now
+            status = "completed"
+        else:
+            status = "accepted" if assignee_id is not None else "new"
+            if assignee_id is not None:
+                accepted_at = now
+
+        task = Task(
+            template=template.id,
+            title=title,
+            title_search=title.lower(),
+            description=data.description.strip(),
+            status=status,
+            counterparty=counterparty_id,
+            site=data.site_id,
+            group=group_id,
+            assignee=assignee_id,
+            requester_user=None if data.requester_contact_id else actor.id,
+            requester_contact=data.requester_contact_id,
+            created_by=actor.id,
+            channel=channel,
+            completed_works=data.completed_works.strip(),
+            version=1,
+            created_at=now,
+            updated_at=now,
+            accepted_at=accepted_at,
+            completed_at=completed_at,
+        )
+        await task.save()
+        # The human number is the row id: unique, increasing, and free of races.
+        await Task.update({Task.number: task.id}).where(Task.id == task.id)
+        await record_event(
+            task.id,
+            actor.id,
+            "created",
+            channel,
+            {
+                "template": template.code,
+                "title": title,
+                "status": status,
+                "group_id": group_id,
+                "assignee_id": assignee_id,
+                "counterparty_id": counterparty_id,
+                "counterparty_found_by": counterparty_found_by,
+                "site_id": data.site_id,
+            },
+            internal=False,
+            at=now,
+        )
+    return await get_task(actor, task.id)
+
+
+async def record_event(
+    task_id: int,
+    actor_id: int | None,
+    kind: str,
+    channel: str,
+    data: dict[str, Any],
+    *,
+    internal: bool = True,
+    at: dt.datetime | None = None,
+) -> None:
+    """R12: one history row per change; call inside the change's transaction."""
+    await TaskEvent.insert(
+        TaskEvent(
+            task=task_id,
+            at=at or clock.now(),
+            actor=actor_id,
+            kind=kind,
+            data=data,
+            channel=channel,
+            internal=internal,
+        )
+    )
+
+
+# --- reading ---------------------------------------------------------------------------
+
+_TASK_COLUMNS = (
+    Task.id,
+    Task.number,
+    Task.title,
+    Task.description,
+    Task.status,
+    Task.channel,
+    Task.completed_works,
+    Task.created_at,
+    Task.updated_at,
+    Task.accepted_at,
+    Task.completed_at,
+    Task.version,
+    Task.template.code,
+    Task.counterparty.id,
+    Task.counterparty.name,
+    Task.site.id,
+    Task.site.name,
+    Task.site.address,
+    Task.site.lat,
+    Task.site.lon,
+    Task.group.id,
+    Task.group.name,
+    Task.assignee.id,
+    Task.assignee.full_name,
+    Task.requester_user.id,
+    Task.requester_user.full_name,
+    Task.requester_contact.id,
+    Task.requester_contact.name,
+)
+
+
+def _task_out(r: dict[str, Any]) -> TaskOut:
+    requester: Requester | None = None
+    if r["requester_contact.id"] is not None:
+        requester = Requester("contact", r["requester_contact.id"], r["requester_contact.name"])
+    elif r["requester_user.id"] is not None:
+        requester = Requester("user", r["requester_user.id"], r["requester_user.full_name"])
+    return TaskOut(
+        id=r["id"],
+        number=r["number"] or r["id"],
+        template=r["template.code"],
+        title=r["title"],
+        description=r["description"],
+        status=r["status"],
+        counterparty=Ref(r["counterparty.id"], r["counterparty.name"])
+        if r["counterparty.id"] is not None
+        else None,
+        site=SiteRef(r["site.id"], r["site.name"], r["site.address"], r["site.lat"], r["site.lon"])
+        if r["site.id"] is not None
+        else None,
+        group=Ref(r["group.id"], r["group.name"]) if r["group.id"] is not None else None,
+        assignee=UserRef(r["assignee.id"], r["assignee.full_name"])
+        if r["assignee.id"] is not None
+        else None,
+        requester=requester,
+        completed_works=r["completed_works"],
+        channel=r["channel"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        accepted_at=r["accepted_at"],
+        completed_at=r["completed_at"],
+        version=r["version"],
+    )
+
+
+def _visible_to(actor: Actor) -> Where | Or | None:
+    """Clients see only their company's tasks (and those of its chain members)."""
+    if not actor.is_client_only:
+        return None
+    if actor.counterparty_id is None:
+        return Task.id == -1
+    chain = Counterparty.select(Counterparty.id).where(Counterparty.parent == actor.counterparty_id)
+    return (Task.counterparty == actor.counterparty_id) | Task.counterparty.is_in(chain)
+
+
+async def get_task(actor: Actor, task_id: int) -> TaskOut:
+    query: Select = Task.select(*_TASK_COLUMNS).where(Task.id == task_id)
+    visibility = _visible_to(actor)
+    if visibility is not None:
+        query = query.where(visibility)
+    row = await query.first()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return _task_out(row)
+
+
+async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
+    limit = f.limit
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    query: Select = Task.select(*_TASK_COLUMNS).order_by(Task.id, ascending=False).limit(limit + 1)
+    visibility = _visible_to(actor)
+    if visibility is not None:
+        query = query.where(visibility)
+    if f.statuses:
+        unknown = [s for s in f.statuses if s not in STATUSES]
+        if unknown:
+            raise InvalidInput(
+                f"unknown status {', '.join(unknown)}; statuses are: {', '.join(STATUSES)}"
+            )
+        query = query.where(Task.status.is_in(f.statuses))
+    if f.template:
+        template = await get_template(f.template)
+        query = query.where(Task.template == template.id)
+    if f.assignee_id is not None:
+        query = query.where(Task.assignee == f.assignee_id)
+    if f.group_id is not None:
+        query = query.where(Task.group == f.group_id)
+    if f.counterparty_id is not None:
+        query = query.where(Task.counterparty == f.counterparty_id)
+    if f.queue_mine:
+        groups = sorted(actor.group_ids)
+        in_my_queue = (Task.status == "new") & Task.assignee.is_null()
+        mine: Where | Or = Task.assignee == actor.id
+        if groups:
+            mine = mine | (in_my_queue & Task.group.is_in(groups))
+        query = query.where(mine)
+        if not f.statuses:
+            query = query.where(Task.status.not_in(sorted(CLOSED_STATUSES)))
+    if f.q:
+        q = f.q.strip().lstrip("#")
+        text = Task.title_search.like(contains_pattern(q.lower()))
+        query = query.where(Task.number == int(q)) if q.isdigit() else query.where(text)
+    if f.cursor is not None:
+        query = query.where(Task.id < f.cursor)
+    rows = await query
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return TaskPage(
+        items=[_task_out(r) for r in rows],
+        next_cursor=str(rows[-1]["id"]) if more and rows else None,
+    )
+
+
+async def task_history(actor: Actor, task_id: int) -> list[EventOut]:
+    await get_task(actor, task_id)  # 404 for tasks the caller cannot see
+    query = (
+        TaskEvent.select(
+            TaskEvent.at,
+            TaskEvent.kind,
+            TaskEvent.data,
+            TaskEvent.channel,
+            TaskEvent.actor.id,
+            TaskEvent.actor.full_name,
+        )
+        .where(TaskEvent.task == task_id)
+        .order_by(TaskEvent.at)
+        .order_by(TaskEvent.id)
+        .output(load_json=True)
+    )
+    if actor.is_client_only:
+        query = query.where(TaskEvent.internal.eq(False))
+    return [
+        EventOut(
+            at=r["at"],
+            actor=UserRef(r["actor.id"], r["actor.full_name"])
+            if r["actor.id"] is not None
+            else None,
+            kind=r["kind"],
+            data=r["data"] or {},
+            channel=r["channel"],
+        )
+        for r in await query
+    ]
+
+
+async def groups_of(user_id: int) -> list[int]:
+    rows = await Membership.select(Membership.group).where(Membership.user == user_id)
+    return [r["group"] for r in rows]
