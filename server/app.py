@@ -1,0 +1,78 @@
+"""create_app(settings) -> Litestar. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+
+from server import db
+from server.accounts.controller import AuthController, DirectoryAccountsController
+from server.clients.controller import ClientsController
+from server.lib.auth import PUBLIC, PUBLIC_PATHS, TokenAuthMiddleware
+from server.lib.errors import EXCEPTION_HANDLERS
+from server.lib.logs import configure_logging, get_logger
+from server.lib.request_log import request_log_middleware
+from server.settings import Settings
+from server.tasks.controller import TasksController, TemplatesController
+
+PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+log = get_logger("naryad.app")
+
+
+def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", error=repr(exc))
+    return Response(
+        {"status_code": 500, "detail": "Internal server error; it has been logged", "extra": None},
+        status_code=500,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    engine = db.configure_database(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with db.connection_pool(engine):
+            log.info(
+                "naryad started",
+                database=engine.engine_type,
+                jobs="in-process (no NARYAD_REDIS_URL)" if settings.jobs_in_process else "arq",
+            )
+            yield
+
+    return Litestar(
+        route_handlers=[
+            AuthController,
+            DirectoryAccountsController,
+            ClientsController,
+            TemplatesController,
+            TasksController,
+            create_static_files_router(
+                path="/", directories=[PWA_DIR], html_mode=True, include_in_schema=False, opt=PUBLIC
+            ),
+        ],
+        dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
+        middleware=[
+            request_log_middleware,
+            DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS),
+        ],
+        exception_handlers={**EXCEPTION_HANDLERS, 500: _internal_error},  # type: ignore[dict-item]
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="Naryad", version="0.1.0", path="/schema"),
+        logging_config=None,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory` and `naryad serve`."""
+    return create_app(Settings.from_env())

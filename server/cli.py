@@ -1,0 +1,157 @@
+"""The `naryad` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import click
+
+from server.settings import Settings, SettingsError
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _with_db(settings: Settings, coro_fn: Any) -> Any:
+    from server import db
+
+    try:
+        engine = db.configure_database(settings.database_url)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    async with db.connection_pool(engine, max_size=4):
+        return await coro_fn()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Naryad: field-service management (tasks, visits, checks, client mail).
+
+    Configuration comes from NARYAD_* environment variables; see the README.
+    """
+
+
+@main.command()
+def migrate() -> None:
+    """Create or update the database schema and the default templates."""
+    from server import db
+
+    settings = _settings()
+
+    async def go() -> None:
+        await db.migrate(quiet=True)
+
+    _run(_with_db(settings, go))
+    click.echo(f"migrations applied ({settings.database_url.split('://', 1)[0]})")
+
+
+@main.command("create-user")
+@click.option("--login", required=True, help="Login name used to sign in.")
+@click.option("--password", required=True, help="Password (at least 8 characters).")
+@click.option("--full-name", required=True, help="Name shown to colleagues, e.g. 'Иванов Пётр'.")
+@click.option("--surname", required=True, help="Surname; e-mail subjects '*Surname' route to it.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["admin", "office", "engineer", "checker", "client"]),
+    help="Role; repeat for several.",
+)
+@click.option("--group", "groups", multiple=True, help="Work group name; repeat for several.")
+@click.option("--email", default=None, help="E-mail address for notifications.")
+@click.option("--language", default="ru", type=click.Choice(["ru", "en"]), show_default=True)
+def create_user(
+    login: str,
+    password: str,
+    full_name: str,
+    surname: str,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+    email: str | None,
+    language: str,
+) -> None:
+    """Create an account (for example the first admin)."""
+    import msgspec
+
+    from server.accounts import service
+    from server.accounts.schemas import UserIn
+    from server.lib.errors import DomainError
+
+    settings = _settings()
+
+    async def go() -> Any:
+        group_ids = [await service.group_id_by_name(g) for g in groups]
+        data = msgspec.convert(
+            {
+                "login": login,
+                "password": password,
+                "full_name": full_name,
+                "surname": surname,
+                "roles": list(roles),
+                "group_ids": group_ids,
+                "email": email,
+                "language": language,
+            },
+            UserIn,
+        )
+        return await service.create_user(data)
+
+    try:
+        user = _run(_with_db(settings, go))
+    except (DomainError, msgspec.ValidationError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created user {user.login} (id {user.id}, roles: {', '.join(user.roles)})")
+
+
+@main.command("seed-demo")
+@click.option("--force", is_flag=True, help="Add the demo data even if users already exist.")
+def seed_demo(force: bool) -> None:
+    """Fill an empty database with a believable demo company and print its logins."""
+    from server import demo
+
+    settings = _settings()
+    _run(_with_db(settings, lambda: demo.seed(force=force, echo=click.echo)))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="API processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP API and the PWA."""
+    import uvicorn
+
+    settings = _settings()
+    click.echo(f"Naryad on http://{host}:{port}/ (database: {settings.database_url})")
+    uvicorn.run(
+        "server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@main.command()
+def worker() -> None:
+    """Run background jobs (arq on NARYAD_REDIS_URL)."""
+    click.echo("no jobs yet: notifications and SLA sweeps arrive with their issues", err=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
