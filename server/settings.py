@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     inbound_email_secret: str | None = None
     geocoder_url: str | None = None
     token_ttl_hours: int = 24 * 30
+    # A check-in farther than this from the site's coordinates is kept but flagged.
+    checkin_radius_m: float = 500.0
     log_level: str = "INFO"
     log_format: str = "console"
 

@@ -1,14 +1,33 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 
 from server.accounts.schemas import Actor
 from server.lib.auth import ANYONE, EMPLOYEES
 from server.lib.errors import InvalidInput
-from server.tasks import service
-from server.tasks.schemas import EventOut, TaskFilter, TaskIn, TaskOut, TaskPage, TemplateOut
+from server.settings import Settings
+from server.tasks import idempotency, service, transitions
+from server.tasks.schemas import (
+    ArriveIn,
+    AssignIn,
+    CommentIn,
+    CommentOut,
+    DoneIn,
+    EventOut,
+    PostponeIn,
+    ReasonIn,
+    RedirectIn,
+    TaskFilter,
+    TaskIn,
+    TaskOut,
+    TaskPage,
+    TemplateOut,
+)
+
+TaskRequest = Request[Actor, str, Any]
 
 
 class TemplatesController(Controller):
@@ -29,19 +48,47 @@ def _int_param(name: str, value: str | None) -> int | None:
     return int(value)
 
 
+def _if_match(request: TaskRequest) -> int | None:
+    """If-Match: <version> (quotes and W/ tolerated, as browsers and proxies send them)."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidInput(f"If-Match must be the task's version number, got {raw!r}")
+    return int(value)
+
+
+async def _once(
+    request: TaskRequest,
+    action: Callable[[], Awaitable[Any]],
+    status_code: int = 200,
+) -> Response[Any]:
+    """Run a state-changing action, honouring Idempotency-Key."""
+    return await idempotency.run_once(
+        user_id=request.user.id,
+        key=request.headers.get("idempotency-key"),
+        request_hash=idempotency.fingerprint(
+            request.method, request.url.path, await request.body()
+        ),
+        status_code=status_code,
+        action=action,
+    )
+
+
 class TasksController(Controller):
     path = "/api/tasks"
     tags = ["tasks"]
     guards = [ANYONE]
 
-    @post("/", guards=[EMPLOYEES])
-    async def create_task(self, data: TaskIn, request: Request[Actor, str, Any]) -> TaskOut:
-        return await service.create_task(request.user, data)
+    @post("/", guards=[EMPLOYEES], status_code=201)
+    async def create_task(self, data: TaskIn, request: TaskRequest) -> Response[TaskOut]:
+        return await _once(request, lambda: service.create_task(request.user, data), 201)
 
     @get("/")
     async def list_tasks(
         self,
-        request: Request[Actor, str, Any],
+        request: TaskRequest,
         status: str | None = None,
         template: str | None = None,
         assignee: str | None = None,
@@ -72,9 +119,143 @@ class TasksController(Controller):
         )
 
     @get("/{task_id:int}")
-    async def get_task(self, task_id: int, request: Request[Actor, str, Any]) -> TaskOut:
+    async def get_task(self, task_id: int, request: TaskRequest) -> TaskOut:
         return await service.get_task(request.user, task_id)
 
     @get("/{task_id:int}/history")
-    async def history(self, task_id: int, request: Request[Actor, str, Any]) -> list[EventOut]:
+    async def history(self, task_id: int, request: TaskRequest) -> list[EventOut]:
         return await service.task_history(request.user, task_id)
+
+    # --- transitions (R7, R8, R11) -----------------------------------------------------
+
+    @post("/{task_id:int}/accept", guards=[EMPLOYEES], status_code=200)
+    async def accept(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request, lambda: transitions.accept_task(request.user, task_id, expected_version=v)
+        )
+
+    @post("/{task_id:int}/assign", guards=[EMPLOYEES], status_code=200)
+    async def assign(self, task_id: int, data: AssignIn, request: TaskRequest) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request,
+            lambda: transitions.assign_task(
+                request.user, task_id, data.user_id, expected_version=v
+            ),
+        )
+
+    @post("/{task_id:int}/depart", guards=[EMPLOYEES], status_code=200)
+    async def depart(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request, lambda: transitions.depart_task(request.user, task_id, expected_version=v)
+        )
+
+    @post("/{task_id:int}/arrive", guards=[EMPLOYEES], status_code=200)
+    async def arrive(
+        self, task_id: int, request: TaskRequest, settings: Settings, data: ArriveIn | None = None
+    ) -> Response[TaskOut]:
+        v = _if_match(request)
+        body = data or ArriveIn()
+        return await _once(
+            request,
+            lambda: transitions.arrive_task(
+                request.user,
+                task_id,
+                body.lat,
+                body.lon,
+                radius_m=settings.checkin_radius_m,
+                expected_version=v,
+            ),
+        )
+
+    @post("/{task_id:int}/start", guards=[EMPLOYEES], status_code=200)
+    async def start(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request, lambda: transitions.start_task(request.user, task_id, expected_version=v)
+        )
+
+    @post("/{task_id:int}/done", guards=[EMPLOYEES], status_code=200)
+    async def done(
+        self, task_id: int, request: TaskRequest, data: DoneIn | None = None
+    ) -> Response[TaskOut]:
+        v = _if_match(request)
+        works = data.completed_works if data else None
+        return await _once(
+            request,
+            lambda: transitions.done_task(request.user, task_id, works, expected_version=v),
+        )
+
+    @post("/{task_id:int}/approve", guards=[EMPLOYEES], status_code=200)
+    async def approve(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request, lambda: transitions.approve_task(request.user, task_id, expected_version=v)
+        )
+
+    @post("/{task_id:int}/return", guards=[EMPLOYEES], status_code=200)
+    async def return_(
+        self, task_id: int, data: ReasonIn, request: TaskRequest
+    ) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request,
+            lambda: transitions.return_task(request.user, task_id, data.reason, expected_version=v),
+        )
+
+    @post("/{task_id:int}/release", guards=[EMPLOYEES], status_code=200)
+    async def release(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request, lambda: transitions.release_task(request.user, task_id, expected_version=v)
+        )
+
+    @post("/{task_id:int}/postpone", guards=[EMPLOYEES], status_code=200)
+    async def postpone(
+        self, task_id: int, data: PostponeIn, request: TaskRequest
+    ) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request,
+            lambda: transitions.postpone_task(
+                request.user, task_id, data.until, data.reason, expected_version=v
+            ),
+        )
+
+    @post("/{task_id:int}/redirect", guards=[EMPLOYEES], status_code=200)
+    async def redirect(
+        self, task_id: int, data: RedirectIn, request: TaskRequest
+    ) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request,
+            lambda: transitions.redirect_task(
+                request.user, task_id, data.user_id, data.call_back, expected_version=v
+            ),
+        )
+
+    @post("/{task_id:int}/refuse", guards=[EMPLOYEES], status_code=200)
+    async def refuse(self, task_id: int, data: ReasonIn, request: TaskRequest) -> Response[TaskOut]:
+        v = _if_match(request)
+        return await _once(
+            request,
+            lambda: transitions.refuse_task(request.user, task_id, data.reason, expected_version=v),
+        )
+
+    # --- comments ----------------------------------------------------------------------
+
+    @post("/{task_id:int}/comments", status_code=201)
+    async def add_comment(
+        self, task_id: int, data: CommentIn, request: TaskRequest
+    ) -> Response[CommentOut]:
+        return await _once(
+            request,
+            lambda: transitions.add_comment(request.user, task_id, data.body, data.public),
+            201,
+        )
+
+    @get("/{task_id:int}/comments")
+    async def list_comments(self, task_id: int, request: TaskRequest) -> list[CommentOut]:
+        return await service.list_comments(request.user, task_id)

@@ -2,11 +2,11 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from server.tasks.tables import Comment, Task, TaskEvent, Template
+from server.tasks.tables import Comment, IdempotencyKey, Task, TaskEvent, Template
 
 APP_CONFIG = AppConfig(
     app_name="tasks",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[Template, Task, TaskEvent, Comment],
+    table_classes=[Template, Task, TaskEvent, Comment, IdempotencyKey],
     migration_dependencies=["server.clients.piccolo_app", "server.accounts.piccolo_app"],
 )

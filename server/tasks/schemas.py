@@ -94,6 +94,13 @@ class TaskOut(msgspec.Struct):
     accepted_at: dt.datetime | None
     completed_at: dt.datetime | None
     version: int
+    departed_at: dt.datetime | None = None
+    arrived_at: dt.datetime | None = None
+    done_at: dt.datetime | None = None
+    checkin_distance_m: float | None = None
+    checkin_far: bool = False
+    postponed_until: dt.datetime | None = None
+    call_back: bool = False
 
 
 class TaskPage(msgspec.Struct):
@@ -119,3 +126,55 @@ class TaskFilter(msgspec.Struct, kw_only=True):
     q: str | None = None
     limit: int = 50
     cursor: int | None = None
+
+
+class CommentAuthor(msgspec.Struct):
+    kind: Literal["user", "contact"]
+    id: int
+    name: str
+
+
+class CommentOut(msgspec.Struct):
+    id: int
+    task_id: int
+    body: str
+    public: bool
+    author: CommentAuthor | None
+    channel: str
+    mentions: list[int]
+    created_at: dt.datetime
+
+
+Text = Annotated[str, msgspec.Meta(max_length=20000)]
+
+
+class CommentIn(msgspec.Struct, forbid_unknown_fields=True):
+    body: Text
+    public: bool = False
+
+
+class ArriveIn(msgspec.Struct, forbid_unknown_fields=True):
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
+
+
+class DoneIn(msgspec.Struct, forbid_unknown_fields=True):
+    completed_works: Text | None = None
+
+
+class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Text
+
+
+class PostponeIn(msgspec.Struct, forbid_unknown_fields=True):
+    until: dt.datetime
+    reason: Text | None = None
+
+
+class RedirectIn(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: Id
+    call_back: bool = False
+
+
+class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: Id

@@ -13,7 +13,7 @@ from piccolo.query import Select
 
 from server import db
 from server.accounts.schemas import Actor
-from server.accounts.tables import Group, Membership, User
+from server.accounts.tables import Group, User
 from server.clients import service as clients
 from server.clients.tables import Contact, Counterparty, Site
 from server.lib import clock
@@ -22,6 +22,8 @@ from server.lib.search import contains_pattern
 from server.tasks.schemas import (
     CLOSED_STATUSES,
     STATUSES,
+    CommentAuthor,
+    CommentOut,
     EventOut,
     Ref,
     Requester,
@@ -33,7 +35,7 @@ from server.tasks.schemas import (
     TemplateOut,
     UserRef,
 )
-from server.tasks.tables import Task, TaskEvent, Template
+from server.tasks.tables import Comment, Task, TaskEvent, Template
 
 MAX_PAGE = 200
 
@@ -41,7 +43,7 @@ MAX_PAGE = 200
 # --- templates -------------------------------------------------------------------------
 
 
-def _template_out(row: dict[str, Any]) -> TemplateOut:
+def template_out(row: dict[str, Any]) -> TemplateOut:
     return TemplateOut(
         id=row["id"],
         code=row["code"],
@@ -59,7 +61,7 @@ def _template_out(row: dict[str, Any]) -> TemplateOut:
 
 async def list_templates() -> list[TemplateOut]:
     rows = await Template.select().order_by(Template.code).output(load_json=True)
-    return [_template_out(r) for r in rows]
+    return [template_out(r) for r in rows]
 
 
 async def get_template(code: str) -> TemplateOut:
@@ -67,7 +69,7 @@ async def get_template(code: str) -> TemplateOut:
     if row is None:
         codes = ", ".join(t.code for t in await list_templates())
         raise RuleViolation(f"unknown template {code!r}; use one of: {codes}", rule="R1")
-    return _template_out(row)
+    return template_out(row)
 
 
 # --- creation --------------------------------------------------------------------------
@@ -110,7 +112,7 @@ async def _resolve_counterparty(
     return match.counterparty_id, "title"
 
 
-async def _require_employee(user_id: int, field: str) -> dict[str, Any]:
+async def require_employee(user_id: int, field: str) -> dict[str, Any]:
     row = (
         await User.select(User.id, User.full_name, User.roles, User.active)
         .where(User.id == user_id)
@@ -178,7 +180,7 @@ async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None)
 
         assignee_id: int | None = None
         if data.assignee_id is not None:
-            await _require_employee(data.assignee_id, "assignee_id")
+            await require_employee(data.assignee_id, "assignee_id")
             assignee_id = data.assignee_id
         elif (
             template.creator_is_default_assignee
@@ -300,6 +302,13 @@ _TASK_COLUMNS = (
     Task.accepted_at,
     Task.completed_at,
     Task.version,
+    Task.departed_at,
+    Task.arrived_at,
+    Task.done_at,
+    Task.checkin_distance_m,
+    Task.checkin_far,
+    Task.postponed_until,
+    Task.call_back,
     Task.template.code,
     Task.counterparty.id,
     Task.counterparty.name,
@@ -350,6 +359,13 @@ def _task_out(r: dict[str, Any]) -> TaskOut:
         accepted_at=r["accepted_at"],
         completed_at=r["completed_at"],
         version=r["version"],
+        departed_at=r["departed_at"],
+        arrived_at=r["arrived_at"],
+        done_at=r["done_at"],
+        checkin_distance_m=r["checkin_distance_m"],
+        checkin_far=bool(r["checkin_far"]),
+        postponed_until=r["postponed_until"],
+        call_back=bool(r["call_back"]),
     )
 
 
@@ -369,6 +385,14 @@ async def get_task(actor: Actor, task_id: int) -> TaskOut:
     if visibility is not None:
         query = query.where(visibility)
     row = await query.first()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return _task_out(row)
+
+
+async def get_task_unchecked(task_id: int) -> TaskOut:
+    """For system actions (sweeps, jobs) that have no caller to check visibility for."""
+    row = await Task.select(*_TASK_COLUMNS).where(Task.id == task_id).first()
     if row is None:
         raise NotFound(f"task {task_id} not found")
     return _task_out(row)
@@ -454,6 +478,50 @@ async def task_history(actor: Actor, task_id: int) -> list[EventOut]:
     ]
 
 
-async def groups_of(user_id: int) -> list[int]:
-    rows = await Membership.select(Membership.group).where(Membership.user == user_id)
-    return [r["group"] for r in rows]
+async def list_comments(
+    actor: Actor, task_id: int, *, comment_id: int | None = None
+) -> list[CommentOut]:
+    """Comments of a task, oldest first; clients get only public ones (R6)."""
+    await get_task(actor, task_id)
+    query = (
+        Comment.select(
+            Comment.id,
+            Comment.body,
+            Comment.public,
+            Comment.channel,
+            Comment.mentions,
+            Comment.created_at,
+            Comment.author_user.id,
+            Comment.author_user.full_name,
+            Comment.author_contact.id,
+            Comment.author_contact.name,
+        )
+        .where(Comment.task == task_id)
+        .order_by(Comment.created_at)
+        .order_by(Comment.id)
+        .output(load_json=True)
+    )
+    if actor.is_client_only:
+        query = query.where(Comment.public.eq(True))
+    if comment_id is not None:
+        query = query.where(Comment.id == comment_id)
+    result = []
+    for r in await query:
+        author: CommentAuthor | None = None
+        if r["author_user.id"] is not None:
+            author = CommentAuthor("user", r["author_user.id"], r["author_user.full_name"])
+        elif r["author_contact.id"] is not None:
+            author = CommentAuthor("contact", r["author_contact.id"], r["author_contact.name"])
+        result.append(
+            CommentOut(
+                id=r["id"],
+                task_id=task_id,
+                body=r["body"],
+                public=r["public"],
+                author=author,
+                channel=r["channel"],
+                mentions=list(r["mentions"] or []),
+                created_at=r["created_at"],
+            )
+        )
+    return result

@@ -1,6 +1,7 @@
 from piccolo.columns import (
     JSON,
     Boolean,
+    DoublePrecision,
     ForeignKey,
     Integer,
     OnDelete,
@@ -57,6 +58,19 @@ class Task(Table, tablename="tasks"):
     updated_at = Timestamptz()
     accepted_at = Timestamptz(null=True, default=None)
     completed_at = Timestamptz(null=True, default=None)
+    departed_at = Timestamptz(null=True, default=None)
+    arrived_at = Timestamptz(null=True, default=None)
+    done_at = Timestamptz(null=True, default=None)
+    # Check-in (arrive): where the engineer was, how far from the site, flagged if too far.
+    checkin_lat = DoublePrecision(null=True, default=None)
+    checkin_lon = DoublePrecision(null=True, default=None)
+    checkin_distance_m = DoublePrecision(null=True, default=None)
+    checkin_far = Boolean(default=False)
+    # R11 postpone: the task comes back to this status and assignee at postponed_until.
+    postponed_until = Timestamptz(null=True, default=None, index=True)
+    postponed_from_status = Varchar(length=20, null=True, default=None)
+    # R11 redirect with "call the client back".
+    call_back = Boolean(default=False)
 
 
 class TaskEvent(Table, tablename="task_events"):
@@ -81,4 +95,21 @@ class Comment(Table, tablename="task_comments"):
     body = Text()
     public = Boolean(default=False)
     channel = Varchar(length=20, default="ui")
+    # Ids of users named as @login in the body.
+    mentions = JSON(default=[])
     created_at = Timestamptz()
+
+
+class IdempotencyKey(Table, tablename="idempotency_keys"):
+    """A replayed request (same user, same Idempotency-Key) returns the stored response.
+
+    Written in the same transaction as the change it answers, so a change and its
+    stored response exist together or not at all."""
+
+    id: Serial
+    user = ForeignKey(User, on_delete=OnDelete.cascade)
+    key = Varchar(length=200)
+    request_hash = Varchar(length=64)
+    status_code = Integer()
+    response = Text()
+    created_at = Timestamptz(index=True)

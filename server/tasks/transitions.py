@@ -1,0 +1,521 @@
+"""Task transitions: R7 accept and the departure lock, R8 done → check, R11 results.
+
+Every transition is a compare-and-swap on the task's `version`: read the row, check the
+rules, then `UPDATE … WHERE id = ? AND version = ? RETURNING id`. If another request
+changed the task in between, the update touches nothing and the transition is decided
+again from the new state — so of N engineers pressing Accept at once exactly one wins,
+and the others are told who did. This holds across processes and on SQLite too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from geopy.distance import geodesic
+
+from server import db
+from server.accounts.schemas import Actor
+from server.accounts.tables import User
+from server.lib import clock
+from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from server.tasks import service
+from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
+from server.tasks.tables import Comment, Task, TaskEvent, Template
+from server.tasks.workflow import allowed_actions, transitions_for
+
+MAX_ATTEMPTS = 20
+DISPATCHER_ROLES = ("admin", "office")
+_MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
+
+
+class TaskState(msgspec.Struct):
+    id: int
+    number: int
+    status: str
+    version: int
+    assignee_id: int | None
+    assignee_name: str | None
+    group_id: int | None
+    group_name: str | None
+    site_lat: float | None
+    site_lon: float | None
+    postponed_from_status: str | None
+    completed_works: str
+    template: TemplateOut
+
+
+class Change(msgspec.Struct):
+    """What a transition writes: column values, and the history event."""
+
+    values: dict[Any, Any]
+    event: dict[str, Any]
+    kind: str
+    public: bool = False
+
+
+Decide = Callable[[TaskState, str], Awaitable[Change]]
+
+
+async def _load(task_id: int) -> TaskState:
+    row = (
+        await Task.select(
+            Task.id,
+            Task.number,
+            Task.status,
+            Task.version,
+            Task.assignee.id,
+            Task.assignee.full_name,
+            Task.group.id,
+            Task.group.name,
+            Task.site.lat,
+            Task.site.lon,
+            Task.postponed_from_status,
+            Task.completed_works,
+            Task.template.id,
+        )
+        .where(Task.id == task_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    template = (
+        await Template.select()
+        .where(Template.id == row["template.id"])
+        .first()
+        .output(load_json=True)
+    )
+    assert template is not None
+    return TaskState(
+        id=row["id"],
+        number=row["number"] or row["id"],
+        status=row["status"],
+        version=row["version"],
+        assignee_id=row["assignee.id"],
+        assignee_name=row["assignee.full_name"],
+        group_id=row["group.id"],
+        group_name=row["group.name"],
+        site_lat=row["site.lat"],
+        site_lon=row["site.lon"],
+        postponed_from_status=row["postponed_from_status"],
+        completed_works=row["completed_works"],
+        template=service.template_out(template),
+    )
+
+
+def _not_allowed(task: TaskState, action: str) -> Conflict:
+    allowed = allowed_actions(task.template, task.status)
+    holder = f", held by {task.assignee_name}" if task.assignee_name else ""
+    return Conflict(
+        f"cannot {action} task #{task.number}: it is {task.status!r}{holder}; "
+        f"from {task.status!r} a {task.template.code} task allows: "
+        f"{', '.join(allowed) or 'nothing'}"
+    )
+
+
+async def transition(
+    actor: Actor | None,
+    task_id: int,
+    action: str,
+    decide: Decide,
+    *,
+    expected_version: int | None = None,
+    channel: str = "ui",
+) -> TaskOut:
+    """Run one state-machine action with compare-and-swap on `version`."""
+    if actor is not None:
+        await service.get_task(actor, task_id)  # 404 for tasks the caller cannot see
+    for _ in range(MAX_ATTEMPTS):
+        task = await _load(task_id)
+        if expected_version is not None and task.version != expected_version:
+            raise Conflict(
+                f"task #{task.number} changed since you loaded it (your version "
+                f"{expected_version}, now {task.version}); reload it and try again",
+                extra={"current_version": task.version, "status": task.status},
+            )
+        moves = transitions_for(task.template).get(action, {})
+        if task.status not in moves:
+            if action in ("accept", "assign") and task.assignee_name:
+                raise Conflict(
+                    f"task #{task.number} was already accepted by {task.assignee_name} "
+                    f"(it is {task.status!r} now)",
+                    extra={"assignee": {"id": task.assignee_id, "full_name": task.assignee_name}},
+                )
+            raise _not_allowed(task, action)
+        target = moves[task.status]
+        change = await decide(task, target)
+        now = clock.now()
+        values = {
+            Task.status: target,
+            Task.version: task.version + 1,
+            Task.updated_at: now,
+            **change.values,
+        }
+        async with db.transaction():
+            won = (
+                await Task.update(values)
+                .where((Task.id == task_id) & (Task.version == task.version))
+                .returning(Task.id)
+            )
+            if not won:
+                continue  # someone changed it first: decide again from the new state
+            await service.record_event(
+                task_id,
+                actor.id if actor else None,
+                change.kind,
+                channel if actor else "system",
+                {"from": task.status, "to": target, **change.event},
+                internal=not change.public,
+                at=now,
+            )
+            if actor is None:
+                return await service.get_task_unchecked(task_id)
+            return await service.get_task(actor, task_id)
+    raise Conflict(f"task {task_id} is being changed by others right now; try again")
+
+
+# --- who may act -----------------------------------------------------------------------
+
+
+def _is_dispatcher(actor: Actor) -> bool:
+    return actor.has_role(*DISPATCHER_ROLES)
+
+
+def _require_holder(actor: Actor, task: TaskState, action: str) -> None:
+    """R7: only the accepted assignee may depart, arrive or mark done."""
+    if task.assignee_id == actor.id:
+        return
+    if task.assignee_id is None:
+        raise Conflict(f"task #{task.number} is not accepted by anyone; accept it before {action}")
+    raise Conflict(
+        f"task #{task.number} is held by {task.assignee_name}; only they can {action} it",
+        extra={"assignee": {"id": task.assignee_id, "full_name": task.assignee_name}},
+        rule="R7",
+    )
+
+
+def _require_holder_or_dispatcher(actor: Actor, task: TaskState, action: str) -> None:
+    if _is_dispatcher(actor):
+        return
+    if task.assignee_id is None:
+        if task.group_id is None or task.group_id in actor.group_ids:
+            return
+        raise Forbidden(
+            f"task #{task.number} is in the queue of {task.group_name!r}, which you are not in"
+        )
+    _require_holder(actor, task, action)
+
+
+async def _require_employee(user_id: int) -> dict[str, Any]:
+    return await service.require_employee(user_id, "user_id")
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+# --- the actions -----------------------------------------------------------------------
+
+
+async def accept_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
+    async def decide(task: TaskState, _: str) -> Change:
+        if (
+            not _is_dispatcher(actor)
+            and task.group_id is not None
+            and task.group_id not in actor.group_ids
+        ):
+            raise Forbidden(
+                f"task #{task.number} is in the queue of {task.group_name!r}, "
+                "which you are not in; ask a dispatcher to redirect it to you"
+            )
+        return Change(
+            values={Task.assignee: actor.id, Task.accepted_at: clock.now(), Task.call_back: False},
+            event={"assignee_id": actor.id},
+            kind="accepted",
+            public=True,
+        )
+
+    return await transition(actor, task_id, "accept", decide, **kw)
+
+
+async def assign_task(actor: Actor, task_id: int, user_id: int, **kw: Any) -> TaskOut:
+    """A dispatcher gives a queued task straight to someone (R7 allows office to assign)."""
+    user = await _require_employee(user_id)
+
+    async def decide(task: TaskState, _: str) -> Change:
+        if not _is_dispatcher(actor):
+            raise Forbidden("only office staff or admins assign tasks; engineers accept them")
+        return Change(
+            values={Task.assignee: user_id, Task.accepted_at: clock.now()},
+            event={"assignee_id": user_id, "assignee": user["full_name"]},
+            kind="assigned",
+        )
+
+    return await transition(actor, task_id, "assign", decide, **kw)
+
+
+async def depart_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder(actor, task, "depart")
+        values = {Task.departed_at: clock.now()}
+        return Change(values=values, event={}, kind="departed", public=True)
+
+    return await transition(actor, task_id, "depart", decide, **kw)
+
+
+async def arrive_task(
+    actor: Actor,
+    task_id: int,
+    lat: float | None,
+    lon: float | None,
+    *,
+    radius_m: float,
+    **kw: Any,
+) -> TaskOut:
+    if (lat is None) != (lon is None):
+        raise InvalidInput("give both lat and lon of the check-in, or neither")
+
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder(actor, task, "check in on")
+        distance: float | None = None
+        if lat is not None and lon is not None and task.site_lat is not None:
+            distance = round(geodesic((lat, lon), (task.site_lat, task.site_lon)).meters, 1)
+        far = distance is not None and distance > radius_m
+        return Change(
+            values={
+                Task.arrived_at: clock.now(),
+                Task.checkin_lat: lat,
+                Task.checkin_lon: lon,
+                Task.checkin_distance_m: distance,
+                Task.checkin_far: far,
+            },
+            event={
+                "lat": lat,
+                "lon": lon,
+                "distance_m": distance,
+                "far_from_site": far,
+                "radius_m": radius_m,
+            },
+            kind="arrived",
+        )
+
+    return await transition(actor, task_id, "arrive", decide, **kw)
+
+
+async def start_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder(actor, task, "start")
+        return Change(values={}, event={}, kind="started", public=True)
+
+    return await transition(actor, task_id, "start", decide, **kw)
+
+
+async def done_task(actor: Actor, task_id: int, completed_works: str | None, **kw: Any) -> TaskOut:
+    async def decide(task: TaskState, target: str) -> Change:
+        if task.template.has_departure or not _is_dispatcher(actor):
+            _require_holder(actor, task, "mark done")
+        works = completed_works.strip() if completed_works else task.completed_works
+        if task.template.requires_completed_works and _blank(works):
+            raise RuleViolation(
+                f"a {task.template.code} task needs its completed works before it is done: "
+                "send 'completed_works' listing what was done on site",
+                rule="R8",
+            )
+        now = clock.now()
+        values: dict[Any, Any] = {Task.completed_works: works, Task.done_at: now}
+        if target == "completed":
+            values[Task.completed_at] = now
+        return Change(
+            values=values,
+            event={"completed_works": works, "performer_id": actor.id},
+            kind="done" if target == "done" else "completed",
+            public=True,
+        )
+
+    return await transition(actor, task_id, "done", decide, **kw)
+
+
+async def _performed(actor_id: int, task_id: int) -> bool:
+    return await TaskEvent.exists().where(
+        (TaskEvent.task == task_id)
+        & (TaskEvent.actor == actor_id)
+        & TaskEvent.kind.is_in(["accepted", "departed", "arrived", "started", "done"])
+    )
+
+
+async def approve_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
+    async def decide(task: TaskState, _: str) -> Change:
+        if not actor.has_role("checker", "admin"):
+            raise Forbidden("only a checker approves finished visits")
+        if task.assignee_id == actor.id or await _performed(actor.id, task_id):
+            raise Forbidden(
+                f"you worked on task #{task.number}; another checker must approve it", rule="R8"
+            )
+        return Change(
+            values={Task.completed_at: clock.now()}, event={}, kind="approved", public=True
+        )
+
+    return await transition(actor, task_id, "approve", decide, **kw)
+
+
+async def return_task(actor: Actor, task_id: int, reason: str, **kw: Any) -> TaskOut:
+    if _blank(reason):
+        raise InvalidInput("say why the visit is returned: 'reason' must not be blank")
+
+    async def decide(task: TaskState, _: str) -> Change:
+        if not actor.has_role("checker", "admin"):
+            raise Forbidden("only a checker returns finished visits")
+        return Change(
+            values={Task.done_at: None}, event={"reason": reason.strip()}, kind="returned"
+        )
+
+    return await transition(actor, task_id, "return", decide, **kw)
+
+
+async def release_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder_or_dispatcher(actor, task, "release")
+        return Change(
+            values={Task.assignee: None, Task.accepted_at: None, Task.call_back: False},
+            event={"previous_assignee_id": task.assignee_id},
+            kind="released",
+        )
+
+    return await transition(actor, task_id, "release", decide, **kw)
+
+
+async def postpone_task(
+    actor: Actor, task_id: int, until: dt.datetime, reason: str | None, **kw: Any
+) -> TaskOut:
+    if until.tzinfo is None:
+        raise InvalidInput("'until' needs a timezone, e.g. 2026-12-01T09:00:00+03:00")
+    if until <= clock.now():
+        raise InvalidInput(f"'until' must be in the future; got {until.isoformat()}")
+
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder_or_dispatcher(actor, task, "postpone")
+        return Change(
+            values={Task.postponed_until: until, Task.postponed_from_status: task.status},
+            event={"until": until.isoformat(), "reason": (reason or "").strip()},
+            kind="postponed",
+        )
+
+    return await transition(actor, task_id, "postpone", decide, **kw)
+
+
+async def resume_due_postponed(now: dt.datetime | None = None) -> list[int]:
+    """R11: bring back every postponed task whose time has come, to its previous status
+    and assignee. Idempotent: a task resumed once is no longer postponed."""
+    now = now or clock.now()
+    rows = await Task.select(Task.id).where(
+        (Task.status == "postponed") & (Task.postponed_until <= now)
+    )
+    resumed = []
+    for row in rows:
+
+        async def decide(task: TaskState, _: str) -> Change:
+            back = task.postponed_from_status or "new"
+            if back == "new" and task.assignee_id is not None:
+                back = "accepted"
+            return Change(
+                values={
+                    Task.status: back,
+                    Task.postponed_until: None,
+                    Task.postponed_from_status: None,
+                },
+                event={"to": back},
+                kind="resumed",
+            )
+
+        try:
+            await transition(None, row["id"], "resume", decide)
+        except Conflict:
+            continue  # changed meanwhile (resumed by a parallel sweep, refused...): nothing to do
+        resumed.append(row["id"])
+    return resumed
+
+
+async def redirect_task(
+    actor: Actor, task_id: int, user_id: int, call_back: bool, **kw: Any
+) -> TaskOut:
+    user = await _require_employee(user_id)
+
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder_or_dispatcher(actor, task, "redirect")
+        if task.assignee_id == user_id:
+            raise Conflict(f"task #{task.number} is already with {user['full_name']}")
+        return Change(
+            values={
+                Task.assignee: user_id,
+                Task.accepted_at: clock.now(),
+                Task.call_back: call_back,
+            },
+            event={
+                "from_assignee_id": task.assignee_id,
+                "assignee_id": user_id,
+                "assignee": user["full_name"],
+                "call_back": call_back,
+            },
+            kind="redirected",
+        )
+
+    return await transition(actor, task_id, "redirect", decide, **kw)
+
+
+async def refuse_task(actor: Actor, task_id: int, reason: str, **kw: Any) -> TaskOut:
+    if _blank(reason):
+        raise InvalidInput("refusing needs a reason: 'reason' must not be blank", rule="R11")
+
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder_or_dispatcher(actor, task, "refuse")
+        return Change(values={}, event={"reason": reason.strip()}, kind="refused")
+
+    return await transition(actor, task_id, "refuse", decide, **kw)
+
+
+# --- comments --------------------------------------------------------------------------
+
+
+async def add_comment(
+    actor: Actor, task_id: int, body: str, public: bool, *, channel: str = "ui"
+) -> CommentOut:
+    await service.get_task(actor, task_id)  # 404 when not visible
+    body = body.strip()
+    if not body:
+        raise InvalidInput("a comment needs text: 'body' must not be blank")
+    if actor.is_client_only:
+        public = True  # what a client writes is part of the client conversation
+    logins = sorted(set(_MENTION.findall(body)))
+    mentioned = (
+        await User.select(User.id, User.login, User.roles)
+        .where(User.login.is_in(logins) & User.active.eq(True))
+        .output(load_json=True)
+        if logins
+        else []
+    )
+    mention_ids = sorted(r["id"] for r in mentioned if "client" not in (r["roles"] or []))
+    now = clock.now()
+    async with db.transaction():
+        comment = Comment(
+            task=task_id,
+            author_user=actor.id,
+            body=body,
+            public=public,
+            channel=channel,
+            mentions=mention_ids,
+            created_at=now,
+        )
+        await comment.save()
+        await service.record_event(
+            task_id,
+            actor.id,
+            "comment",
+            channel,
+            {"comment_id": comment.id, "public": public, "mentions": mention_ids},
+            internal=not public,
+            at=now,
+        )
+    return (await service.list_comments(actor, task_id, comment_id=comment.id))[0]
