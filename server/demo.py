@@ -6,6 +6,7 @@ Everything is created through the services, so the demo data obeys the same rule
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,9 @@ from server.accounts.schemas import Actor, UserIn
 from server.accounts.tables import User
 from server.clients import service as clients
 from server.clients.schemas import ContactIn, CounterpartyIn, SiteIn
+from server.lib import clock
 from server.tasks import service as tasks
+from server.tasks import transitions
 from server.tasks.schemas import TaskIn
 
 DEMO_PASSWORD = "naryad-demo"
@@ -96,39 +99,59 @@ COUNTERPARTIES = [
     ),
 ]
 
-# template, title, extra, final state ("new", "accepted", "completed")
-TASKS: list[tuple[str, str, dict[str, Any], str]] = [
-    ("field_visit", "Ромашка: не печатает чек ККТ Атол 30Ф", {}, "new"),
-    ("field_visit", "Кофе Хаус Тверская: замена фискального накопителя", {}, "new"),
-    ("field_visit", "Кофе Хаус Арбат: не работает сканер штрихкодов", {}, "accepted"),
-    ("field_visit", "Хлебница: установка второй кассы", {}, "new"),
-    ("field_visit", "Северная звезда: монтаж POS-терминала на кассе 4", {}, "accepted"),
-    ("field_visit", "АптекаПлюс: перестал работать принтер этикеток", {}, "new"),
-    ("field_visit", "Кофе Хаус Сокол: нет связи с ОФД", {}, "accepted"),
-    ("field_visit", "Сидоров: перенастроить весы с печатью этикеток", {}, "new"),
-    ("remote_support", "Ромашка: не проходит оплата картой", {}, "new"),
-    ("remote_support", "Кофе Хаус: обновить меню в iiko на всех точках", {}, "new"),
-    ("remote_support", "Вкусно и Точка: сброс пароля кассира", {}, "completed"),
-    ("remote_support", "Северная звезда: ошибка обмена с 1С", {}, "accepted"),
-    ("remote_support", "Хлебница: не выгружаются продажи в ЕГАИС", {}, "new"),
-    ("remote_support", "АптекаПлюс: настроить маркировку в кассовой программе", {}, "new"),
-    ("remote_support", "Кофе Хаус Арбат: касса не видит дисконтные карты", {}, "completed"),
-    ("remote_support", "Сидоров: продлить лицензию кассовой программы", {}, "new"),
-    ("delivery", "Ромашка: доставить чековую ленту 20 рулонов", {}, "new"),
-    ("delivery", "Кофе Хаус Сокол: привезти подменный принтер", {}, "accepted"),
-    ("delivery", "Северная звезда: доставить сканеры после ремонта", {}, "new"),
-    ("delivery", "Хлебница: отвезти договор на подпись", {}, "new"),
-    ("repair", "Ремонт блока питания ККТ Штрих-М", {}, "new"),
-    ("repair", "Замена термоголовки принтера чеков", {}, "accepted"),
-    ("repair", "Диагностика POS-моноблока после залития", {}, "new"),
-    ("repair", "Прошивка сканера Honeywell", {}, "new"),
-    ("accounting", "Выставить счёт за обслуживание за ноябрь", {}, "new"),
-    ("accounting", "Сверка взаиморасчётов с поставщиком ФН", {}, "new"),
-    ("accounting", "Подготовить акты за октябрь", {}, "accepted"),
-    ("accounting", "Оплатить аренду склада", {}, "new"),
-    ("field_visit", "Вкусно и Точка: профилактика кассового оборудования", {}, "new"),
-    ("remote_support", "Кофе Хаус Тверская: не печатаются заказы на кухню", {}, "new"),
+# template, title, final status — reached through the real transitions
+TASKS: list[tuple[str, str, str]] = [
+    ("field_visit", "Ромашка: не печатает чек ККТ Атол 30Ф", "new"),
+    ("field_visit", "Кофе Хаус Тверская: замена фискального накопителя", "new"),
+    ("field_visit", "Кофе Хаус Арбат: не работает сканер штрихкодов", "accepted"),
+    ("field_visit", "Хлебница: установка второй кассы", "en_route"),
+    ("field_visit", "Северная звезда: монтаж POS-терминала на кассе 4", "in_progress"),
+    ("field_visit", "АптекаПлюс: перестал работать принтер этикеток", "done"),
+    ("field_visit", "Кофе Хаус Сокол: нет связи с ОФД", "completed"),
+    ("field_visit", "Сидоров: перенастроить весы с печатью этикеток", "postponed"),
+    ("remote_support", "Ромашка: не проходит оплата картой", "new"),
+    ("remote_support", "Кофе Хаус: обновить меню в iiko на всех точках", "new"),
+    ("remote_support", "Вкусно и Точка: сброс пароля кассира", "phone"),
+    ("remote_support", "Северная звезда: ошибка обмена с 1С", "in_progress"),
+    ("remote_support", "Хлебница: не выгружаются продажи в ЕГАИС", "accepted"),
+    ("remote_support", "АптекаПлюс: настроить маркировку в кассовой программе", "new"),
+    ("remote_support", "Кофе Хаус Арбат: касса не видит дисконтные карты", "phone"),
+    ("remote_support", "Сидоров: продлить лицензию кассовой программы", "cancelled"),
+    ("delivery", "Ромашка: доставить чековую ленту 20 рулонов", "new"),
+    ("delivery", "Кофе Хаус Сокол: привезти подменный принтер", "accepted"),
+    ("delivery", "Северная звезда: доставить сканеры после ремонта", "completed"),
+    ("delivery", "Хлебница: отвезти договор на подпись", "new"),
+    ("repair", "Ремонт блока питания ККТ Штрих-М", "new"),
+    ("repair", "Замена термоголовки принтера чеков", "in_progress"),
+    ("repair", "Диагностика POS-моноблока после залития", "postponed"),
+    ("repair", "Прошивка сканера Honeywell", "new"),
+    ("accounting", "Выставить счёт за обслуживание за ноябрь", "new"),
+    ("accounting", "Сверка взаиморасчётов с поставщиком ФН", "completed"),
+    ("accounting", "Подготовить акты за октябрь", "accepted"),
+    ("accounting", "Оплатить аренду склада", "new"),
+    ("field_visit", "Вкусно и Точка: профилактика кассового оборудования", "new"),
+    ("remote_support", "Кофе Хаус Тверская: не печатаются заказы на кухню", "new"),
 ]
+
+# the steps that lead from `new` to each status
+_STEPS = {
+    "field_visit": {
+        "accepted": ["accept"],
+        "en_route": ["accept", "depart"],
+        "in_progress": ["accept", "depart", "arrive"],
+        "done": ["accept", "depart", "arrive", "done"],
+        "completed": ["accept", "depart", "arrive", "done", "approve"],
+        "postponed": ["accept", "postpone"],
+        "cancelled": ["refuse"],
+    },
+    "other": {
+        "accepted": ["accept"],
+        "in_progress": ["accept", "start"],
+        "completed": ["accept", "done"],
+        "postponed": ["accept", "postpone"],
+        "cancelled": ["refuse"],
+    },
+}
 
 
 async def seed(*, force: bool = False, echo: Callable[[str], Any] = print) -> None:
@@ -181,30 +204,63 @@ async def seed(*, force: bool = False, echo: Callable[[str], Any] = print) -> No
                 )
             )
     echo(f"==> {len(TASKS)} tasks")
-    office = await accounts.actor_for_user(users["office"].id)
-    remote = await accounts.actor_for_user(users["smirnova"].id)
-    assert office is not None and remote is not None
-    assignees = {
-        "field_visit": users["ivanov"].id,
-        "delivery": users["petrov"].id,
-        "repair": users["ivanov"].id,
-        "remote_support": users["volkov"].id,
-        "accounting": users["buh"].id,
+    actors = {login: await accounts.actor_for_user(user.id) for login, user in users.items()}
+    doers = {
+        "field_visit": "ivanov",
+        "delivery": "petrov",
+        "repair": "ivanov",
+        "remote_support": "volkov",
+        "accounting": "buh",
     }
-    for template, title, extra, state in TASKS:
-        actor: Actor = remote if state == "completed" else office
-        await tasks.create_task(
-            actor,
-            TaskIn(
-                template=template,
-                title=title,
-                description=extra.get("description", ""),
-                assignee_id=assignees[template] if state == "accepted" else None,
-                status="completed" if state == "completed" else None,
-                channel="phone" if state == "completed" else "ui",
-            ),
+    for template, title, status in TASKS:
+        if status == "phone":  # R9: solved during the call, entered as completed
+            await tasks.create_task(
+                _actor(actors, "smirnova"),
+                TaskIn(
+                    template=template,
+                    title=title,
+                    status="completed",
+                    channel="phone",
+                    completed_works="Решено по телефону",
+                ),
+            )
+            continue
+        task = await tasks.create_task(
+            _actor(actors, "office"), TaskIn(template=template, title=title)
         )
+        steps = _STEPS["field_visit" if template == "field_visit" else "other"].get(status, [])
+        doer = _actor(actors, doers[template])
+        for step in steps:
+            await _step(step, doer, _actor(actors, "checker"), task.id)
     await _print_logins(echo)
+
+
+def _actor(actors: dict[str, Actor | None], login: str) -> Actor:
+    actor = actors[login]
+    assert actor is not None
+    return actor
+
+
+async def _step(step: str, doer: Actor, checker: Actor, task_id: int) -> None:
+    if step == "accept":
+        await transitions.accept_task(doer, task_id)
+    elif step == "depart":
+        await transitions.depart_task(doer, task_id)
+    elif step == "arrive":
+        await transitions.arrive_task(doer, task_id, None, None, radius_m=500)
+    elif step == "start":
+        await transitions.start_task(doer, task_id)
+    elif step == "done":
+        await transitions.done_task(
+            doer, task_id, "Диагностика, замена неисправного узла, проверка"
+        )
+    elif step == "approve":
+        await transitions.approve_task(checker, task_id)
+    elif step == "postpone":
+        until = clock.now() + dt.timedelta(days=2)
+        await transitions.postpone_task(doer, task_id, until, "Клиент попросил перенести")
+    elif step == "refuse":
+        await transitions.refuse_task(doer, task_id, "Дубль заявки")
 
 
 async def _print_logins(echo: Callable[[str], Any]) -> None:
