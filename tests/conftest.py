@@ -37,6 +37,7 @@ PG_URL = os.environ.get("NARYAD_TEST_DATABASE_URL", "postgresql://postgres@127.0
 SEEDED_GROUPS = ("Бухгалтерия", "Доставка", "Выездные инженеры", "Ремонт", "Удалённая техподдержка")
 # Children first, so deleting works without cascades on SQLite.
 DATA_TABLES = (
+    "idempotency_keys",
     "task_comments",
     "task_events",
     "tasks",

@@ -121,7 +121,16 @@ async def test_seed_demo_builds_a_believable_company(tmp_path: Path):
     templates = {r["template.code"] for r in await Task.select(Task.template.code)}
     assert templates == {"accounting", "delivery", "field_visit", "repair", "remote_support"}
     statuses = {r["status"] for r in await Task.select(Task.status)}
-    assert {"new", "accepted", "completed"} <= statuses
+    assert statuses == {
+        "new",
+        "accepted",
+        "en_route",
+        "in_progress",
+        "done",
+        "completed",
+        "postponed",
+        "cancelled",
+    }
     users = await User.select(User.login).output(as_list=True)
     assert {"admin", "office", "checker"} <= set(users)
 
