@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import secrets
 from typing import Any
@@ -216,24 +217,36 @@ async def logout(token: str) -> None:
         await AuthToken.delete().where(AuthToken.token_hash == _token_hash(token))
 
 
+# The token lookup runs on every request: one pre-written query, no ORM compilation.
+_TOKEN_SQL = (
+    "SELECT u.id, u.login, u.full_name, u.roles, u.counterparty, t.expires_at "
+    'FROM auth_tokens t JOIN users u ON u.id = t."user" '
+    "WHERE t.token_hash = {} AND u.active"
+)
+_GROUPS_SQL = 'SELECT "group" FROM group_memberships WHERE "user" = {}'
+
+
 async def actor_for_token(token: str) -> Actor | None:
-    row = (
-        await AuthToken.select(
-            AuthToken.expires_at,
-            AuthToken.user.id,
-            AuthToken.user.login,
-            AuthToken.user.full_name,
-            AuthToken.user.roles,
-            AuthToken.user.counterparty,
-            AuthToken.user.active,
-        )
-        .where(AuthToken.token_hash == _token_hash(token))
-        .first()
-        .output(load_json=True)
-    )
-    if row is None or not row["user.active"] or row["expires_at"] <= clock.now():
+    rows = await AuthToken.raw(_TOKEN_SQL, _token_hash(token))
+    if not rows or _aware(rows[0]["expires_at"]) <= clock.now():
         return None
-    return await actor_for_user_row(row, prefix="user.")
+    row = rows[0]
+    groups = await Membership.raw(_GROUPS_SQL, row["id"])
+    roles = row["roles"]
+    return Actor(
+        id=row["id"],
+        login=row["login"],
+        full_name=row["full_name"],
+        roles=frozenset(json.loads(roles) if isinstance(roles, str) else roles or []),
+        group_ids=frozenset(r["group"] for r in groups),
+        counterparty_id=row["counterparty"],
+    )
+
+
+def _aware(value: dt.datetime | str) -> dt.datetime:
+    if isinstance(value, str):  # raw SQLite rows may carry the stored text
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 async def actor_for_user(user_id: int) -> Actor | None:
