@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -48,34 +47,6 @@ def _int_param(name: str, value: str | None) -> int | None:
     return int(value)
 
 
-def _if_match(request: TaskRequest) -> int | None:
-    """If-Match: <version> (quotes and W/ tolerated, as browsers and proxies send them)."""
-    raw = request.headers.get("if-match")
-    if raw is None:
-        return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise InvalidInput(f"If-Match must be the task's version number, got {raw!r}")
-    return int(value)
-
-
-async def _once(
-    request: TaskRequest,
-    action: Callable[[], Awaitable[Any]],
-    status_code: int = 200,
-) -> Response[Any]:
-    """Run a state-changing action, honouring Idempotency-Key."""
-    return await idempotency.run_once(
-        user_id=request.user.id,
-        key=request.headers.get("idempotency-key"),
-        request_hash=idempotency.fingerprint(
-            request.method, request.url.path, await request.body()
-        ),
-        status_code=status_code,
-        action=action,
-    )
-
-
 class TasksController(Controller):
     path = "/api/tasks"
     tags = ["tasks"]
@@ -83,7 +54,9 @@ class TasksController(Controller):
 
     @post("/", guards=[EMPLOYEES], status_code=201)
     async def create_task(self, data: TaskIn, request: TaskRequest) -> Response[TaskOut]:
-        return await _once(request, lambda: service.create_task(request.user, data), 201)
+        return await idempotency.respond_once(
+            request, lambda: service.create_task(request.user, data), 201
+        )
 
     @get("/")
     async def list_tasks(
@@ -130,15 +103,15 @@ class TasksController(Controller):
 
     @post("/{task_id:int}/accept", guards=[EMPLOYEES], status_code=200)
     async def accept(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request, lambda: transitions.accept_task(request.user, task_id, expected_version=v)
         )
 
     @post("/{task_id:int}/assign", guards=[EMPLOYEES], status_code=200)
     async def assign(self, task_id: int, data: AssignIn, request: TaskRequest) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request,
             lambda: transitions.assign_task(
                 request.user, task_id, data.user_id, expected_version=v
@@ -147,8 +120,8 @@ class TasksController(Controller):
 
     @post("/{task_id:int}/depart", guards=[EMPLOYEES], status_code=200)
     async def depart(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request, lambda: transitions.depart_task(request.user, task_id, expected_version=v)
         )
 
@@ -156,9 +129,9 @@ class TasksController(Controller):
     async def arrive(
         self, task_id: int, request: TaskRequest, settings: Settings, data: ArriveIn | None = None
     ) -> Response[TaskOut]:
-        v = _if_match(request)
+        v = idempotency.expected_version(request)
         body = data or ArriveIn()
-        return await _once(
+        return await idempotency.respond_once(
             request,
             lambda: transitions.arrive_task(
                 request.user,
@@ -172,8 +145,8 @@ class TasksController(Controller):
 
     @post("/{task_id:int}/start", guards=[EMPLOYEES], status_code=200)
     async def start(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request, lambda: transitions.start_task(request.user, task_id, expected_version=v)
         )
 
@@ -181,17 +154,17 @@ class TasksController(Controller):
     async def done(
         self, task_id: int, request: TaskRequest, data: DoneIn | None = None
     ) -> Response[TaskOut]:
-        v = _if_match(request)
+        v = idempotency.expected_version(request)
         works = data.completed_works if data else None
-        return await _once(
+        return await idempotency.respond_once(
             request,
             lambda: transitions.done_task(request.user, task_id, works, expected_version=v),
         )
 
     @post("/{task_id:int}/approve", guards=[EMPLOYEES], status_code=200)
     async def approve(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request, lambda: transitions.approve_task(request.user, task_id, expected_version=v)
         )
 
@@ -199,16 +172,16 @@ class TasksController(Controller):
     async def return_(
         self, task_id: int, data: ReasonIn, request: TaskRequest
     ) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request,
             lambda: transitions.return_task(request.user, task_id, data.reason, expected_version=v),
         )
 
     @post("/{task_id:int}/release", guards=[EMPLOYEES], status_code=200)
     async def release(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request, lambda: transitions.release_task(request.user, task_id, expected_version=v)
         )
 
@@ -216,8 +189,8 @@ class TasksController(Controller):
     async def postpone(
         self, task_id: int, data: PostponeIn, request: TaskRequest
     ) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request,
             lambda: transitions.postpone_task(
                 request.user, task_id, data.until, data.reason, expected_version=v
@@ -228,8 +201,8 @@ class TasksController(Controller):
     async def redirect(
         self, task_id: int, data: RedirectIn, request: TaskRequest
     ) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request,
             lambda: transitions.redirect_task(
                 request.user, task_id, data.user_id, data.call_back, expected_version=v
@@ -238,8 +211,8 @@ class TasksController(Controller):
 
     @post("/{task_id:int}/refuse", guards=[EMPLOYEES], status_code=200)
     async def refuse(self, task_id: int, data: ReasonIn, request: TaskRequest) -> Response[TaskOut]:
-        v = _if_match(request)
-        return await _once(
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
             request,
             lambda: transitions.refuse_task(request.user, task_id, data.reason, expected_version=v),
         )
@@ -250,7 +223,7 @@ class TasksController(Controller):
     async def add_comment(
         self, task_id: int, data: CommentIn, request: TaskRequest
     ) -> Response[CommentOut]:
-        return await _once(
+        return await idempotency.respond_once(
             request,
             lambda: transitions.add_comment(request.user, task_id, data.body, data.public),
             201,

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 
 from server import db
 from server.lib import clock
@@ -114,3 +114,29 @@ async def purge_expired(now: dt.datetime | None = None) -> int:
         .returning(IdempotencyKey.id)
     )
     return len(deleted)
+
+
+def expected_version(request: Request[Any, Any, Any]) -> int | None:
+    """If-Match: <version> (quotes and W/ tolerated, as browsers and proxies send them)."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidInput(f"If-Match must be the task's version number, got {raw!r}")
+    return int(value)
+
+
+async def respond_once(
+    request: Request[Any, Any, Any],
+    action: Callable[[], Awaitable[Any]],
+    status_code: int = 200,
+) -> Response[Any]:
+    """Run a state-changing request's action, honouring its Idempotency-Key."""
+    return await run_once(
+        user_id=request.user.id,
+        key=request.headers.get("idempotency-key"),
+        request_hash=fingerprint(request.method, request.url.path, await request.body()),
+        status_code=status_code,
+        action=action,
+    )
