@@ -1,0 +1,1 @@
+"""Print forms (work order, completion act) as PDF: see printing.render."""
