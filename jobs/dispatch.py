@@ -1,0 +1,130 @@
+"""Typed enqueue helpers: how committed notification ids reach a job.
+
+With NARYAD_REDIS_URL the ids go to arq as one job each, with a deterministic job id
+(`notify:<id>`), so a repeated kick enqueues nothing new. Without Redis the same job
+function runs in this process as an asyncio task, and a periodic sweep (the in-process
+twin of the arq cron job) delivers whatever a lost kick or a crash left pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
+
+from jobs.documents import JOBS
+from jobs.serializer import deserialize, serialize
+from jobs.sla import SLA_SWEEP_SECONDS, sweep_sla
+from server.lib.logs import get_logger
+from server.notifications.delivery import Delivery, run_sweep
+from server.settings import Settings
+
+log = get_logger("naryad.jobs")
+DELIVER = "deliver_notification"
+
+
+def notification_job_id(notification_id: int) -> str:
+    return f"notify:{notification_id}"
+
+
+async def arq_pool(redis_url: str) -> ArqRedis:
+    return await create_pool(
+        RedisSettings.from_dsn(redis_url),
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+    )
+
+
+async def enqueue_notification(redis: ArqRedis, notification_id: int) -> None:
+    await redis.enqueue_job(DELIVER, notification_id, _job_id=notification_job_id(notification_id))
+
+
+class ArqDispatcher:
+    """Enqueues one arq job per notification id (API processes with Redis)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self._pool: ArqRedis | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> ArqRedis:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await arq_pool(self.redis_url)
+            return self._pool
+
+    async def __call__(self, ids: list[int]) -> None:
+        redis = await self.pool()
+        for nid in ids:
+            await enqueue_notification(redis, nid)
+
+    async def enqueue(self, function: str, *args: object, job_id: str) -> None:
+        """Any other job (server.lib.background), deduplicated by its job id."""
+        redis = await self.pool()
+        await redis.enqueue_job(function, *args, _job_id=job_id)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+
+class InProcessJobs:
+    """Runs delivery jobs inside the API process (the demo: no Redis)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.delivery = Delivery(settings)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sla: asyncio.Task[None] | None = None
+
+    async def __call__(self, ids: list[int]) -> None:
+        task = asyncio.create_task(self.delivery.deliver_many(ids))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def enqueue(self, function: str, *args: object, job_id: str) -> None:
+        """Any other job (server.lib.background), run here; jobs are idempotent."""
+        job = JOBS[function]
+
+        async def run() -> None:
+            try:
+                await job(None, *args)
+            except Exception as exc:
+                log.warning("background job failed", job=function, job_id=job_id, error=repr(exc))
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._sla = asyncio.create_task(self._sla_forever())
+
+    async def _sla_forever(self) -> None:
+        while True:
+            try:
+                await sweep_sla()
+            except Exception as exc:  # the next minute tries again
+                log.warning("sla sweep failed", error=repr(exc))
+            await asyncio.sleep(SLA_SWEEP_SECONDS)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await run_sweep(self.delivery)
+            except Exception as exc:  # the next sweep tries again
+                log.warning("notification sweep failed", error=repr(exc))
+            await asyncio.sleep(self.settings.notify_sweep_s)
+
+    async def close(self) -> None:
+        for loop in (self._sweeper, self._sla):
+            if loop is not None:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
+        await self.delivery.close()

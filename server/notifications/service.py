@@ -1,0 +1,497 @@
+"""Notifications: who hears about which task event, the outbox, and its delivery states.
+
+`notify()` runs inside the transaction of the change it reports (task transitions, task
+creation, comments) and writes one outbox row per recipient × channel, so a change that
+rolls back notifies nobody. After the commit the caller hands the returned ids to
+`deliver_soon()`, which passes them to the process's dispatcher (arq jobs, or asyncio
+tasks when there is no Redis). Deliveries claim a row with a conditional UPDATE, so a
+duplicate job, a retry or a parallel sweep never sends a row twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from piccolo.columns.combination import Or
+
+from server.accounts.tables import Membership, User
+from server.clients.tables import Contact
+from server.lib import clock
+from server.lib.errors import InvalidInput
+from server.lib.logs import get_logger
+from server.notifications.schemas import (
+    CHANNELS,
+    NotificationOut,
+    PreferencesIn,
+    PreferencesOut,
+    PushSubscriptionIn,
+    PushSubscriptionOut,
+)
+from server.notifications.tables import Notification, NotificationPreference, PushSubscription
+from server.settings import Settings
+from server.tasks.tables import Comment, Task
+
+log = get_logger("naryad.notifications")
+
+# What a process does with freshly committed notification ids (set at start-up).
+Dispatcher = Callable[[list[int]], Awaitable[None]]
+_dispatcher: Dispatcher | None = None
+_settings: Settings | None = None
+
+
+def configure(settings: Settings, dispatcher: Dispatcher | None) -> None:
+    """Called once at start-up by the API process, the worker or a test."""
+    global _dispatcher, _settings
+    _settings, _dispatcher = settings, dispatcher
+
+
+def settings() -> Settings:
+    return _settings or Settings.from_env()
+
+
+def mail_domain(s: Settings) -> str:
+    return s.mail_domain or urlsplit(s.public_url).hostname or "localhost"
+
+
+def message_id_for(notification_id: int, created_at: dt.datetime, domain: str) -> str:
+    """Deterministic per row; the creation time keeps it unique even where SQLite reuses
+    the ids of deleted rows."""
+    stamp = created_at.strftime("%Y%m%d%H%M%S%f")
+    return f"<naryad.{notification_id}.{stamp}@{domain}>"
+
+
+async def deliver_soon(ids: list[int]) -> None:
+    """Kick delivery of committed rows. Never raises: the periodic sweep delivers anything a
+    lost kick (no dispatcher, Redis down, process killed) leaves pending."""
+    if not ids or _dispatcher is None:
+        return
+    try:
+        await _dispatcher(ids)
+    except Exception as exc:  # the change is committed; the sweep will deliver
+        log.warning("could not hand notifications to the job queue", ids=ids, error=repr(exc))
+
+
+# --- who hears about what ---------------------------------------------------------------
+
+
+async def _task_facts(task_id: int) -> dict[str, Any]:
+    row = (
+        await Task.select(
+            Task.id,
+            Task.number,
+            Task.title,
+            Task.status,
+            Task.group.id,
+            Task.assignee.id,
+            Task.assignee.full_name,
+            Task.requester_user.id,
+            Task.requester_contact.id,
+            Task.template.code,
+            Task.counterparty.name,
+        )
+        .where(Task.id == task_id)
+        .first()
+    )
+    assert row is not None, f"task {task_id} vanished inside its own transaction"
+    return row
+
+
+async def _group_members(group_id: int | None, role: str | None = None) -> list[int]:
+    if group_id is None:
+        return []
+    rows = (
+        await Membership.select(Membership.user.id, Membership.user.roles)
+        .where(Membership.group == group_id)
+        .output(load_json=True)
+    )
+    return [r["user.id"] for r in rows if role is None or role in (r["user.roles"] or [])]
+
+
+async def _recipients(
+    task: dict[str, Any], kind: str, actor_id: int | None, data: dict[str, Any]
+) -> tuple[str, list[int], list[int]]:
+    """(message kind, user ids, contact ids) for one task event."""
+    users: list[int] = []
+    contacts: list[int] = []
+    message = kind
+    if kind == "created":
+        if task["status"] == "new":
+            message = "task_new"
+            users = await _group_members(task["group.id"], "engineer")
+        elif task["status"] == "accepted" and task["assignee.id"]:
+            message = "assigned"
+            users = [task["assignee.id"]]
+    elif kind in ("assigned", "redirected"):
+        message = "assigned"
+        users = [data["assignee_id"]]
+    elif kind == "done":
+        message = "done_check"
+        users = await _group_members(task["group.id"], "checker")
+    elif kind == "returned":
+        users = [task["assignee.id"]] if task["assignee.id"] else []
+    elif kind in ("escalated", "reminded"):
+        # SLA automations (R10) name their recipients: the manager, or the assignee.
+        users = list(data.get("notify") or [])
+    elif kind in ("completed", "approved", "completed_automatically"):
+        message = "completed"
+        if task["requester_contact.id"]:
+            contacts = [task["requester_contact.id"]]
+        elif task["requester_user.id"]:
+            users = [task["requester_user.id"]]
+    elif kind == "comment" and data.get("public") and task["requester_contact.id"]:
+        message = "client_comment"
+        contacts = [task["requester_contact.id"]]
+    else:
+        return message, [], []
+    return message, [u for u in dict.fromkeys(users) if u != actor_id], contacts
+
+
+async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, Any]) -> list[int]:
+    """Write the outbox rows for one task event; call inside the change's transaction.
+
+    Returns the new notification ids for `deliver_soon()` after the commit."""
+    task = await _task_facts(task_id)
+    message, user_ids, contact_ids = await _recipients(task, kind, actor_id, data)
+    actor_name = ""
+    if actor_id is not None:
+        actor = await User.select(User.full_name).where(User.id == actor_id).first()
+        actor_name = actor["full_name"] if actor else ""
+    context: dict[str, Any] = {
+        "task_id": task_id,
+        "number": task["number"] or task_id,
+        "title": task["title"],
+        "template": task["template.code"],
+        "counterparty": task["counterparty.name"],
+        "status": task["status"],
+        "actor": actor_name,
+        "actor_id": actor_id,
+        "reason": data.get("reason", ""),
+        # SLA automations: which one fired and its timer, worded by each template's language
+        "automation": data.get("automation", ""),
+        "minutes": data.get("minutes", ""),
+    }
+    comment_body = ""
+    if kind == "comment":
+        comment = await Comment.select(Comment.body).where(Comment.id == data["comment_id"]).first()
+        comment_body = comment["body"] if comment else ""
+    ids: list[int] = []
+    if contact_ids:
+        # Only public comments reach clients (R6): their text is the comment itself.
+        ids += await _to_contacts(task_id, message, contact_ids, {**context, "body": comment_body})
+    if user_ids:
+        ids += await _to_users(task_id, message, user_ids, {**context, "body": comment_body})
+    mentioned = [u for u in data.get("mentions") or [] if u != actor_id and u not in user_ids]
+    if kind == "comment" and mentioned:
+        ids += await _to_users(task_id, "mention", mentioned, {**context, "body": comment_body})
+    return ids
+
+
+async def _insert(row: Notification) -> int:
+    result = await Notification.insert(row).returning(Notification.id)
+    return int(result[0]["id"])
+
+
+async def _to_users(
+    task_id: int, message: str, user_ids: list[int], context: dict[str, Any]
+) -> list[int]:
+    users = await User.select(
+        User.id, User.email, User.telegram_user_id, User.language, User.active
+    ).where(User.id.is_in(user_ids))
+    prefs = {
+        r["user"]: r["notification_channels"]
+        for r in await NotificationPreference.select()
+        .where(NotificationPreference.user.is_in(user_ids))
+        .output(load_json=True)
+    }
+    subs: dict[int, list[dict[str, Any]]] = {}
+    for s in await PushSubscription.select(
+        PushSubscription.id, PushSubscription.user, PushSubscription.endpoint
+    ).where(PushSubscription.user.is_in(user_ids)):
+        subs.setdefault(s["user"], []).append(s)
+    now = clock.now()
+    ids = []
+    for user in users:
+        if not user["active"]:
+            continue
+        channels = prefs.get(user["id"], list(CHANNELS))
+        base = {
+            "task": task_id,
+            "kind": message,
+            "user": user["id"],
+            "language": user["language"] or "ru",
+            "context": context,
+            "status": "pending",
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        if "email" in channels and user["email"]:
+            ids.append(await _insert(Notification(**base, channel="email", address=user["email"])))
+        if "telegram" in channels and user["telegram_user_id"]:
+            ids.append(
+                await _insert(
+                    Notification(**base, channel="telegram", address=str(user["telegram_user_id"]))
+                )
+            )
+        if "push" in channels:
+            for sub in subs.get(user["id"], []):
+                ids.append(
+                    await _insert(
+                        Notification(
+                            **base,
+                            channel="push",
+                            address=sub["endpoint"],
+                            push_subscription=sub["id"],
+                        )
+                    )
+                )
+    return ids
+
+
+async def _to_contacts(
+    task_id: int, message: str, contact_ids: list[int], context: dict[str, Any]
+) -> list[int]:
+    """Client e-mail: each message answers the previous one of the task's client thread."""
+    contacts = await Contact.select(Contact.id, Contact.email).where(Contact.id.is_in(contact_ids))
+    domain = mail_domain(settings())
+    now = clock.now()
+    ids = []
+    for contact in contacts:
+        if not contact["email"]:
+            continue
+        previous = (
+            await Notification.select(Notification.message_id, Notification.thread_references)
+            .where(
+                (Notification.task == task_id)
+                & Notification.contact.is_not_null()
+                & Notification.message_id.is_not_null()
+            )
+            .order_by(Notification.id, ascending=False)
+            .first()
+        )
+        in_reply_to = previous["message_id"] if previous else None
+        references = (
+            " ".join(filter(None, [previous["thread_references"], in_reply_to])) if previous else ""
+        )
+        nid = await _insert(
+            Notification(
+                task=task_id,
+                kind=message,
+                channel="email",
+                contact=contact["id"],
+                address=contact["email"],
+                language="ru",
+                context=context,
+                status="pending",
+                next_attempt_at=now,
+                created_at=now,
+                in_reply_to=in_reply_to,
+                thread_references=references,
+            )
+        )
+        # Deterministic: a re-sent row carries the same Message-ID, so mail clients and
+        # intake see one message.
+        await Notification.update(
+            {Notification.message_id: message_id_for(nid, now, domain)}
+        ).where(Notification.id == nid)
+        ids.append(nid)
+    return ids
+
+
+# --- delivery states --------------------------------------------------------------------
+
+
+async def claim(notification_id: int, lease_s: float) -> dict[str, Any] | None:
+    """Take one row for delivery, or None if it is sent, failed, not yet due, or being sent
+    by someone else whose lease has not run out. One conditional UPDATE: exactly one of any
+    number of concurrent claimers wins."""
+    now = clock.now()
+    stale = now - dt.timedelta(seconds=lease_s)
+    won = (
+        await Notification.update({Notification.status: "sending", Notification.claimed_at: now})
+        .where(
+            (Notification.id == notification_id)
+            & Or(
+                (Notification.status == "pending") & (Notification.next_attempt_at <= now),
+                (Notification.status == "sending") & (Notification.claimed_at < stale),
+            )
+        )
+        .returning(Notification.id)
+    )
+    if not won:
+        return None
+    row = (
+        await Notification.select()
+        .where(Notification.id == notification_id)
+        .first()
+        .output(load_json=True)
+    )
+    return row
+
+
+def _mine(row: dict[str, Any]) -> Any:
+    return (
+        (Notification.id == row["id"])
+        & (Notification.status == "sending")
+        & (Notification.claimed_at == row["claimed_at"])
+    )
+
+
+async def mark_sent(row: dict[str, Any]) -> None:
+    await Notification.update(
+        {Notification.status: "sent", Notification.sent_at: clock.now(), Notification.error: ""}
+    ).where(_mine(row))
+
+
+async def mark_failed(row: dict[str, Any], error: str) -> None:
+    await Notification.update(
+        {
+            Notification.status: "failed",
+            Notification.attempts: row["attempts"] + 1,
+            Notification.error: error[:2000],
+        }
+    ).where(_mine(row))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """5 s, 10 s, 20 s … capped at an hour."""
+    return dt.timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+async def mark_retry(row: dict[str, Any], error: str, max_attempts: int) -> None:
+    attempts = row["attempts"] + 1
+    if attempts >= max_attempts:
+        await mark_failed(row, f"gave up after {attempts} attempts: {error}")
+        return
+    await Notification.update(
+        {
+            Notification.status: "pending",
+            Notification.attempts: attempts,
+            Notification.next_attempt_at: clock.now() + backoff(attempts),
+            Notification.error: error[:2000],
+        }
+    ).where(_mine(row))
+
+
+async def due_ids(lease_s: float, limit: int = 500) -> list[int]:
+    """Rows a sweep should try now: pending and due, or 'sending' past the lease (their
+    worker died)."""
+    now = clock.now()
+    stale = now - dt.timedelta(seconds=lease_s)
+    rows = (
+        await Notification.select(Notification.id)
+        .where(
+            Or(
+                (Notification.status == "pending") & (Notification.next_attempt_at <= now),
+                (Notification.status == "sending") & (Notification.claimed_at < stale),
+            )
+        )
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    return [r["id"] for r in rows]
+
+
+async def delete_push_subscription(subscription_id: int) -> None:
+    await PushSubscription.delete().where(PushSubscription.id == subscription_id)
+
+
+async def gather_limited(
+    limit: int, items: Iterable[int], fn: Callable[[int], Awaitable[None]]
+) -> None:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(item: int) -> None:
+        async with semaphore:
+            await fn(item)
+
+    await asyncio.gather(*(one(i) for i in items))
+
+
+# --- preferences, subscriptions, admin list ---------------------------------------------
+
+
+async def get_preferences(user_id: int) -> PreferencesOut:
+    row = (
+        await NotificationPreference.select()
+        .where(NotificationPreference.user == user_id)
+        .first()
+        .output(load_json=True)
+    )
+    channels = row["notification_channels"] if row else list(CHANNELS)
+    return PreferencesOut(notification_channels=list(channels))
+
+
+async def set_preferences(user_id: int, data: PreferencesIn) -> PreferencesOut:
+    from server import db
+
+    unknown = sorted(set(data.notification_channels) - set(CHANNELS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown channels {', '.join(unknown)}; choose from {', '.join(CHANNELS)}"
+        )
+    channels: list[str] = [c for c in CHANNELS if c in data.notification_channels]
+    async with db.transaction():
+        updated = (
+            await NotificationPreference.update(
+                {NotificationPreference.notification_channels: channels}
+            )
+            .where(NotificationPreference.user == user_id)
+            .returning(NotificationPreference.id)
+        )
+        if not updated:
+            await NotificationPreference.insert(
+                NotificationPreference(user=user_id, notification_channels=channels)
+            )
+    return PreferencesOut(notification_channels=channels)
+
+
+async def add_push_subscription(user_id: int, data: PushSubscriptionIn) -> PushSubscriptionOut:
+    from server import db
+
+    if not data.endpoint.startswith(("https://", "http://")):
+        raise InvalidInput("endpoint must be the push service URL the browser gave")
+    async with db.transaction():
+        # The same browser re-subscribing (or another user on it) replaces the old row.
+        await PushSubscription.delete().where(PushSubscription.endpoint == data.endpoint)
+        result = await PushSubscription.insert(
+            PushSubscription(
+                user=user_id,
+                endpoint=data.endpoint,
+                p256dh=data.keys.p256dh,
+                auth=data.keys.auth,
+                created_at=clock.now(),
+            )
+        ).returning(PushSubscription.id)
+    return PushSubscriptionOut(id=result[0]["id"], endpoint=data.endpoint)
+
+
+async def list_notifications(
+    status: str | None, task_id: int | None, limit: int = 100
+) -> list[NotificationOut]:
+    query = Notification.select().order_by(Notification.id, ascending=False).limit(limit)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    if task_id is not None:
+        query = query.where(Notification.task == task_id)
+    rows = await query
+    return [
+        NotificationOut(
+            id=r["id"],
+            task_id=r["task"],
+            kind=r["kind"],
+            channel=r["channel"],
+            user_id=r["user"],
+            contact_id=r["contact"],
+            address=r["address"],
+            status=r["status"],
+            attempts=r["attempts"],
+            error=r["error"],
+            created_at=r["created_at"],
+            sent_at=r["sent_at"],
+        )
+        for r in rows
+    ]

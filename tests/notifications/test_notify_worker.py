@@ -1,0 +1,222 @@
+"""The arq worker against real Redis and PostgreSQL: `naryad worker` is killed with SIGKILL
+mid-batch, restarted, and every notification still arrives exactly once.
+
+Why "exactly once" holds here, and where it would not: a delivery claims its row
+(pending → sending), talks SMTP, and only then marks it sent. The SMTP server below holds
+every message after the first ten *before* answering 250, and the worker is killed only
+when every message that did get its 250 is already marked sent in the database. So at the
+kill no message sits between "accepted by SMTP" and "marked sent"; the held ones were never
+accepted (their connection died; the server counts only what it answered 250) and are
+re-delivered after the lease. The remaining window is real but narrow: a worker killed
+after the server's 250 and before the UPDATE that marks the row sent re-sends that message
+after restart (at-least-once). The re-sent mail carries the same Message-ID, so mail
+clients and our intake treat it as one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from naryad_harness import PG_URL, ROOT
+from notify_fakes import SmtpServer, eventually
+
+from jobs.dispatch import ArqDispatcher
+from server import db
+from server.accounts import service as accounts
+from server.accounts.schemas import Actor, UserIn
+from server.clients import service as clients
+from server.clients.schemas import ContactIn, CounterpartyIn
+from server.notifications import service as notifications
+from server.notifications.tables import Notification
+from server.settings import Settings
+from server.tasks import service as tasks
+from server.tasks import transitions
+from server.tasks.schemas import TaskIn
+
+REDIS_BASE = os.environ.get("NARYAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = REDIS_BASE.rsplit("/", 1)[0] + "/13"  # a db of its own, flushed by the test
+MESSAGES = 30
+ACCEPTED_BEFORE_KILL = 10
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def worker_db() -> AsyncIterator[str]:
+    """A PostgreSQL database of its own: no API server of another test sweeps it."""
+    admin = await asyncpg.connect(PG_URL, timeout=10)
+    name = f"naryad_notify_{uuid.uuid4().hex[:10]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_URL.rpartition('/')[0]}/{name}"
+    try:
+        db.configure_database(url)
+        await db.migrate()
+        yield url
+    finally:
+        engine = db.configure_database(url)
+        if engine.pool is not None:  # type: ignore[attr-defined]
+            await engine.close_connection_pool()  # type: ignore[attr-defined]
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.close()
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = open(log, "a")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from server.cli import main; main()", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if not self.log.closed:
+            self.log.close()
+
+
+async def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
+    worker_db: str, smtp: SmtpServer
+) -> None:
+    redis = aioredis.from_url(REDIS_URL)
+    await redis.flushdb()
+    db.configure_database(worker_db)
+    settings = Settings.from_env(
+        {
+            "NARYAD_DATABASE_URL": worker_db,
+            "NARYAD_REDIS_URL": REDIS_URL,
+            "NARYAD_MAIL_DOMAIN": "naryad.test",
+        }
+    )
+    dispatcher = ArqDispatcher(REDIS_URL)
+    notifications.configure(settings, dispatcher)
+    env = {
+        **os.environ,
+        "NARYAD_DATABASE_URL": worker_db,
+        "NARYAD_REDIS_URL": REDIS_URL,
+        "NARYAD_SMTP_HOST": "127.0.0.1",
+        "NARYAD_SMTP_PORT": str(smtp.port),
+        "NARYAD_SMTP_FROM": "naryad@naryad.test",
+        "NARYAD_MAIL_DOMAIN": "naryad.test",
+        "NARYAD_NOTIFY_LEASE_S": "3",
+        "NARYAD_NOTIFY_SWEEP_S": "1",
+        "NARYAD_LOG_LEVEL": "INFO",
+    }
+    log = ROOT / "test-output" / "notify-worker.log"
+    log.parent.mkdir(exist_ok=True)
+    workers: list[WorkerProcess] = []
+    try:
+        # Events through the real services: each public comment → one client e-mail,
+        # enqueued to arq after its transaction commits.
+        office = await accounts.create_user(
+            UserIn(
+                login=f"office{uuid.uuid4().hex[:6]}",
+                password="secret-pass",
+                full_name="Смирнова Анна",
+                surname="Смирнова",
+                roles=["office"],
+            )
+        )
+        actor = Actor(
+            id=office.id,
+            login=office.login,
+            full_name=office.full_name,
+            roles=frozenset({"office"}),
+            group_ids=frozenset(),
+            counterparty_id=None,
+        )
+        cp = await clients.create_counterparty(CounterpartyIn(name="Ромашка"))
+        contact = await clients.create_contact(
+            ContactIn(name="Клиент", email="client@romashka.test", counterparty_id=cp.id)
+        )
+        task = await tasks.create_task(
+            actor,
+            TaskIn(
+                title="Ромашка: касса",
+                template="remote_support",
+                requester_contact_id=contact.id,
+            ),
+        )
+        smtp.sink.hold_after = ACCEPTED_BEFORE_KILL
+        for i in range(MESSAGES):
+            await transitions.add_comment(actor, task.id, f"Ответ номер {i}", True)
+        expected = {
+            r["message_id"]
+            for r in await Notification.select(Notification.message_id).where(
+                Notification.task == task.id
+            )
+        }
+        assert len(expected) == MESSAGES
+        assert await redis.zcard("arq:queue") == MESSAGES  # one job per id, ids only
+
+        workers.append(WorkerProcess(env, log))
+
+        async def sent() -> int:
+            return int(await Notification.count().where(Notification.status == "sent"))
+
+        await eventually(smtp.sink.held.is_set, timeout=30, what="a held message")
+        await eventually(
+            lambda: len(smtp.sink.accepted) == ACCEPTED_BEFORE_KILL, what="first ten accepted"
+        )
+        # Every accepted message is marked sent: nothing is between 250 and the mark.
+        await eventually(
+            lambda: _eq(sent(), ACCEPTED_BEFORE_KILL), timeout=15, what="first ten marked"
+        )
+        in_flight = await Notification.count().where(Notification.status == "sending")
+        assert in_flight >= 1
+        workers[0].kill9()
+        await asyncio.sleep(0.5)  # let the SMTP server see the connections drop
+        smtp.sink.hold_after = None
+        smtp.sink.release.set()
+        assert len(smtp.sink.accepted) == ACCEPTED_BEFORE_KILL
+
+        workers.append(WorkerProcess(env, log))
+        await eventually(lambda: _eq(sent(), MESSAGES), timeout=60, what="all sent")
+        await asyncio.sleep(2)  # a couple of sweeps more: nothing is sent again
+        ids = [str(m["Message-ID"]) for m in smtp.sink.accepted]
+        assert len(ids) == MESSAGES, f"{len(ids)} messages for {MESSAGES} notifications"
+        assert set(ids) == expected
+        assert all(m["To"] == "client@romashka.test" for m in smtp.sink.accepted)
+    finally:
+        smtp.sink.release.set()
+        for w in workers:
+            w.stop()
+        notifications.configure(settings, None)
+        await dispatcher.close()
+        await redis.flushdb()
+        await redis.aclose()
+
+
+async def _eq(value: object, expected: int) -> bool:
+    return await value == expected  # type: ignore[misc]
