@@ -24,6 +24,13 @@ _COMMON: dict[str, dict[str, str]] = {
     "redirect": dict.fromkeys(ACTIVE, "accepted"),
     "refuse": dict.fromkeys((*ACTIVE, "postponed"), "cancelled"),
 }
+# Moved by automations (R10) and sweeps, never by a person's request.
+# Moved by automations (R10) and sweeps, never by a person's request.
+_SYSTEM = {
+    "wait_client": {"accepted": "waiting_client", "in_progress": "waiting_client"},
+    "client_replied": {"waiting_client": "in_progress"},
+}
+SYSTEM_ACTIONS = frozenset({"resume", "autocomplete", *_SYSTEM})
 _DEPARTURE = {
     "depart": {"accepted": "en_route", "in_progress": "en_route"},
     "arrive": {"accepted": "in_progress", "en_route": "in_progress"},
@@ -33,6 +40,7 @@ _CHECKED = {
     "done": {"in_progress": "done"},
     "approve": {"done": "completed"},
     "return": {"done": "in_progress"},
+    "autocomplete": {"done": "completed"},
 }
 _UNCHECKED = {"done": dict.fromkeys(OPEN_WORK, "completed")}
 
@@ -40,6 +48,7 @@ _UNCHECKED = {"done": dict.fromkeys(OPEN_WORK, "completed")}
 def transitions_for(template: TemplateOut) -> Mapping[str, Mapping[str, str]]:
     """action -> {from status: to status} for this template."""
     table = dict(_COMMON)
+    table.update(_SYSTEM)
     table.update(_DEPARTURE if template.has_departure else _NO_DEPARTURE)
     table.update(_CHECKED if template.requires_check else _UNCHECKED)
     return table
@@ -47,5 +56,7 @@ def transitions_for(template: TemplateOut) -> Mapping[str, Mapping[str, str]]:
 
 def allowed_actions(template: TemplateOut, status: str) -> list[str]:
     return sorted(
-        a for a, moves in transitions_for(template).items() if status in moves and a != "resume"
+        a
+        for a, moves in transitions_for(template).items()
+        if status in moves and a not in SYSTEM_ACTIONS
     )

@@ -1,0 +1,265 @@
+"""The operational dashboard and task-list exports (office and admins)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import statistics
+from collections import defaultdict
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from openpyxl import Workbook
+
+from server.accounts.schemas import Actor
+from server.lib import clock
+from server.lib.errors import InvalidInput
+from server.sla.targets import CLOSED, is_overdue
+from server.tasks import service as tasks
+from server.tasks.schemas import TaskFilter, TaskOut
+from server.tasks.tables import Task
+
+WORKING = ("accepted", "en_route", "in_progress", "waiting_client")
+MAX_PERIOD_DAYS = 366
+EXPORT_LIMIT = 100_000
+
+
+class Counts(msgspec.Struct):
+    open: int = 0
+    overdue: int = 0
+    in_progress: int = 0
+    due_today: int = 0
+    unassigned: int = 0
+
+
+class NamedCounts(msgspec.Struct):
+    id: int | None
+    name: str
+    counts: Counts
+
+
+class DayPoint(msgspec.Struct):
+    day: dt.date
+    created: int
+    completed: int
+
+
+class Durations(msgspec.Struct):
+    template: str
+    accepted: int
+    accept_median_min: float | None
+    accept_p90_min: float | None
+    completed: int
+    complete_median_min: float | None
+    complete_p90_min: float | None
+
+
+class Dashboard(msgspec.Struct):
+    now: dt.datetime
+    timezone: str
+    period_from: dt.date
+    period_to: dt.date
+    totals: Counts
+    by_group: list[NamedCounts]
+    by_engineer: list[NamedCounts]
+    per_day: list[DayPoint]
+    durations: list[Durations]
+
+
+def _p90(values: list[float]) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 1)
+    return round(statistics.quantiles(values, n=10, method="inclusive")[-1], 1)
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _count(counts: Counts, row: dict[str, Any], now: dt.datetime, today_end: dt.datetime) -> None:
+    counts.open += 1
+    if row["status"] in WORKING:
+        counts.in_progress += 1
+    if row["status"] == "new":
+        counts.unassigned += 1
+    if is_overdue(
+        status=row["status"],
+        now=now,
+        due_reaction_at=row["due_reaction_at"],
+        reacted_at=row["reacted_at"],
+        due_resolution_at=row["due_resolution_at"],
+    ):
+        counts.overdue += 1
+    due = row["due_resolution_at"]
+    if due is not None and due < today_end:
+        counts.due_today += 1
+
+
+async def dashboard(
+    tz_name: str, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> Dashboard:
+    tz = ZoneInfo(tz_name)
+    now = clock.now()
+    today = now.astimezone(tz).date()
+    date_to = date_to or today
+    date_from = date_from or date_to - dt.timedelta(days=13)
+    if date_from > date_to:
+        raise InvalidInput("'from' must not be after 'to'")
+    if (date_to - date_from).days >= MAX_PERIOD_DAYS:
+        raise InvalidInput(f"the period may cover at most {MAX_PERIOD_DAYS} days")
+    today_end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0), tz)
+
+    open_rows = await Task.select(
+        Task.status,
+        Task.due_reaction_at,
+        Task.reacted_at,
+        Task.due_resolution_at,
+        Task.group.id,
+        Task.group.name,
+        Task.assignee.id,
+        Task.assignee.full_name,
+    ).where(Task.status.not_in(sorted(CLOSED)))
+    totals = Counts()
+    groups: dict[int | None, NamedCounts] = {}
+    engineers: dict[int, NamedCounts] = {}
+    for row in open_rows:
+        _count(totals, row, now, today_end)
+        gid = row["group.id"]
+        group = groups.setdefault(gid, NamedCounts(gid, row["group.name"] or "—", Counts()))
+        _count(group.counts, row, now, today_end)
+        if row["assignee.id"] is not None:
+            eng = engineers.setdefault(
+                row["assignee.id"],
+                NamedCounts(row["assignee.id"], row["assignee.full_name"], Counts()),
+            )
+            _count(eng.counts, row, now, today_end)
+
+    start = dt.datetime.combine(date_from, dt.time(0), tz)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(0), tz)
+    created = await Task.select(
+        Task.created_at, Task.accepted_at, Task.completed_at, Task.template.code
+    ).where((Task.created_at >= start) & (Task.created_at < end))
+    completed = await Task.select(Task.completed_at).where(
+        (Task.completed_at >= start) & (Task.completed_at < end)
+    )
+    per_day = {
+        date_from + dt.timedelta(days=i): [0, 0] for i in range((date_to - date_from).days + 1)
+    }
+    for row in created:
+        per_day[row["created_at"].astimezone(tz).date()][0] += 1
+    for row in completed:
+        per_day[row["completed_at"].astimezone(tz).date()][1] += 1
+
+    to_accept: dict[str, list[float]] = defaultdict(list)
+    to_complete: dict[str, list[float]] = defaultdict(list)
+    for row in created:
+        code = row["template.code"]
+        if row["accepted_at"] is not None:
+            to_accept[code].append((row["accepted_at"] - row["created_at"]).total_seconds() / 60)
+        if row["completed_at"] is not None:
+            to_complete[code].append((row["completed_at"] - row["created_at"]).total_seconds() / 60)
+    durations = [
+        Durations(
+            template=code,
+            accepted=len(to_accept[code]),
+            accept_median_min=_median(to_accept[code]),
+            accept_p90_min=_p90(to_accept[code]),
+            completed=len(to_complete[code]),
+            complete_median_min=_median(to_complete[code]),
+            complete_p90_min=_p90(to_complete[code]),
+        )
+        for code in sorted({*to_accept, *to_complete})
+    ]
+    return Dashboard(
+        now=now,
+        timezone=tz_name,
+        period_from=date_from,
+        period_to=date_to,
+        totals=totals,
+        by_group=sorted(groups.values(), key=lambda g: g.name),
+        by_engineer=sorted(engineers.values(), key=lambda e: e.name),
+        per_day=[DayPoint(day, c, d) for day, (c, d) in per_day.items()],
+        durations=durations,
+    )
+
+
+# --- exports -----------------------------------------------------------------------------
+
+COLUMNS = [
+    ("number", "№"),
+    ("title", "Название / Title"),
+    ("template", "Шаблон / Template"),
+    ("status", "Статус / Status"),
+    ("priority", "Приоритет / Priority"),
+    ("counterparty", "Контрагент / Counterparty"),
+    ("site", "Объект / Site"),
+    ("group", "Группа / Group"),
+    ("assignee", "Исполнитель / Assignee"),
+    ("created_at", "Создана / Created"),
+    ("accepted_at", "Принята / Accepted"),
+    ("completed_at", "Завершена / Completed"),
+    ("due_resolution_at", "Срок / Due"),
+    ("overdue", "Просрочена / Overdue"),
+]
+
+
+def _cells(task: TaskOut, tz: ZoneInfo) -> list[Any]:
+    def when(value: dt.datetime | None) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    return [
+        task.number,
+        task.title,
+        task.template,
+        task.status,
+        task.priority,
+        task.counterparty.name if task.counterparty else "",
+        task.site.name if task.site else "",
+        task.group.name if task.group else "",
+        task.assignee.full_name if task.assignee else "",
+        when(task.created_at),
+        when(task.accepted_at),
+        when(task.completed_at),
+        when(task.due_resolution_at),
+        "yes" if task.overdue else "",
+    ]
+
+
+async def _all_tasks(actor: Actor, f: TaskFilter) -> list[TaskOut]:
+    """Every task the filter matches (page by page), up to EXPORT_LIMIT."""
+    result: list[TaskOut] = []
+    cursor = f.cursor
+    while len(result) < EXPORT_LIMIT:
+        page = await tasks.list_tasks(actor, msgspec.structs.replace(f, limit=200, cursor=cursor))
+        result.extend(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = int(page.next_cursor)
+    return result[:EXPORT_LIMIT]
+
+
+async def export_csv(actor: Actor, f: TaskFilter, tz_name: str) -> bytes:
+    tz = ZoneInfo(tz_name)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([title for _, title in COLUMNS])
+    for task in await _all_tasks(actor, f):
+        writer.writerow(_cells(task, tz))
+    # The BOM makes Excel read the Cyrillic as UTF-8.
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+async def export_xlsx(actor: Actor, f: TaskFilter, tz_name: str) -> bytes:
+    tz = ZoneInfo(tz_name)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Tasks")
+    sheet.append([title for _, title in COLUMNS])
+    for task in await _all_tasks(actor, f):
+        sheet.append(_cells(task, tz))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

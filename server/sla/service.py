@@ -1,0 +1,301 @@
+"""SLA: targets at creation, the paused clock, and the R10 automations sweep.
+
+The sweep is called every minute (arq cron, or the in-process loop of the demo). It asks
+the database what is due — no timers in memory — and acts through the task services.
+Each escalation is recorded in sla_fired under a unique (task, kind, occurrence) key in
+the same transaction as its action, so it fires once per occurrence however many
+workers sweep at once, and a restart or a slow run repeats nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from server import db
+from server.accounts.tables import Membership, User
+from server.clients.tables import Counterparty
+from server.lib import clock
+from server.lib.errors import Conflict
+from server.lib.logs import get_logger
+from server.notifications import service as notifications
+from server.sla.calendar import (
+    WorkCalendar,
+    add_working_minutes,
+    parse_intervals,
+    working_minutes_between,
+)
+from server.sla.tables import Automation, Calendar, CalendarDay, Fired, Rule
+from server.sla.targets import PAUSING
+from server.tasks.tables import Task
+
+log = get_logger("naryad.sla")
+
+# kind -> (default minutes, what it does); defaults from the support-desk configuration
+AUTOMATIONS: dict[str, tuple[int | None, str]] = {
+    "unaccepted_notify": (30, "not accepted in N minutes: notify the manager"),
+    "no_reply_release": (15, "accepted, no public reply in N minutes: back to the queue"),
+    "public_reply_waiting": (None, "a public reply sets waiting_client"),
+    "client_reply_resume": (None, "the client's reply sets in_progress"),
+    "in_progress_remind": (120, "N minutes in in_progress: remind the assignee"),
+    "in_progress_notify": (180, "N minutes in in_progress: notify the manager"),
+    "done_autocomplete": (3 * 24 * 60, "done but not completed in N minutes: complete"),
+}
+
+
+class SweepReport(msgspec.Struct):
+    fired: dict[str, int]
+    resumed: int
+
+
+# --- calendars and targets ---------------------------------------------------------------
+
+
+async def load_calendar(calendar_id: int | None) -> WorkCalendar | None:
+    if calendar_id is None:
+        return None
+    row = await Calendar.select().where(Calendar.id == calendar_id).first().output(load_json=True)
+    if row is None:
+        return None
+    days = (
+        await CalendarDay.select().where(CalendarDay.calendar == calendar_id).output(load_json=True)
+    )
+    return WorkCalendar(
+        timezone=row["timezone"],
+        week={int(k): parse_intervals(v) for k, v in (row["week"] or {}).items()},
+        days={d["day"]: parse_intervals(d["hours"] or []) for d in days},
+    )
+
+
+async def matching_rule(
+    template_id: int, priority: str, counterparty_id: int | None
+) -> dict[str, Any] | None:
+    """The first active rule (by position) whose every set condition the task meets."""
+    category = None
+    if counterparty_id is not None:
+        cp = (
+            await Counterparty.select(Counterparty.category)
+            .where(Counterparty.id == counterparty_id)
+            .first()
+        )
+        category = cp["category"] if cp else None
+    rules = (
+        await Rule.select().where(Rule.active.eq(True)).order_by(Rule.position).order_by(Rule.id)
+    )
+    for rule in rules:
+        if rule["template"] not in (None, template_id):
+            continue
+        if rule["priority"] not in (None, priority):
+            continue
+        if rule["counterparty_category"] not in (None, category):
+            continue
+        if rule["counterparty"] not in (None, counterparty_id):
+            continue
+        return rule
+    return None
+
+
+async def set_targets(
+    task_id: int, template_id: int, priority: str, counterparty_id: int | None, now: dt.datetime
+) -> None:
+    """Reaction and resolution targets at creation; call inside the creating transaction."""
+    rule = await matching_rule(template_id, priority, counterparty_id)
+    values: dict[Any, Any] = {Task.status_changed_at: now}
+    if rule is not None:
+        cal = await load_calendar(rule["calendar"])
+        values[Task.sla_rule_id] = rule["id"]
+        values[Task.sla_calendar_id] = rule["calendar"]
+        if rule["reaction_minutes"] is not None:
+            values[Task.due_reaction_at] = add_working_minutes(now, rule["reaction_minutes"], cal)
+        if rule["resolution_minutes"] is not None:
+            values[Task.due_resolution_at] = add_working_minutes(
+                now, rule["resolution_minutes"], cal
+            )
+    await Task.update(values).where(Task.id == task_id)
+
+
+async def on_status_changed(task_id: int, old: str, new: str, now: dt.datetime) -> None:
+    """Pause the SLA clock in postponed / waiting_client; end the reaction at accept.
+    Call inside the transition's transaction."""
+    row = (
+        await Task.select(
+            Task.reacted_at,
+            Task.sla_paused_at,
+            Task.due_reaction_at,
+            Task.due_resolution_at,
+            Task.sla_calendar_id,
+        )
+        .where(Task.id == task_id)
+        .first()
+    )
+    if row is None:
+        return
+    values: dict[Any, Any] = {}
+    if new == "accepted" and row["reacted_at"] is None:
+        values[Task.reacted_at] = now
+    if new in PAUSING and old not in PAUSING:
+        values[Task.sla_paused_at] = now
+    elif old in PAUSING and new not in PAUSING and row["sla_paused_at"] is not None:
+        paused_at = row["sla_paused_at"]
+        cal = await load_calendar(row["sla_calendar_id"])
+        values[Task.sla_paused_at] = None
+        for column, key in (
+            (Task.due_reaction_at, "due_reaction_at"),
+            (Task.due_resolution_at, "due_resolution_at"),
+        ):
+            due = row[key]
+            if due is None or due <= paused_at:
+                continue  # already late when paused: it stays late
+            if key == "due_reaction_at" and row["reacted_at"] is not None:
+                continue
+            left = working_minutes_between(paused_at, due, cal)
+            values[column] = add_working_minutes(now, left, cal)
+    if values:
+        await Task.update(values).where(Task.id == task_id)
+
+
+async def on_public_reply(task_id: int, now: dt.datetime) -> None:
+    """A public reply by staff: the reaction target is met; R10 'no reply' is satisfied."""
+    row = await Task.select(Task.reacted_at).where(Task.id == task_id).first()
+    values: dict[Any, Any] = {Task.replied_at: now}
+    if row is not None and row["reacted_at"] is None:
+        values[Task.reacted_at] = now
+    await Task.update(values).where(Task.id == task_id)
+
+
+async def automation_enabled(template_id: int, kind: str) -> bool:
+    return await Automation.exists().where(
+        (Automation.template == template_id)
+        & (Automation.kind == kind)
+        & Automation.enabled.eq(True)
+    )
+
+
+# --- the sweep ----------------------------------------------------------------------------
+
+
+def _occurrence(moment: dt.datetime | None) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%f") if moment else "-"
+
+
+async def _fire(
+    task_id: int,
+    kind: str,
+    occurrence: str,
+    now: dt.datetime,
+    data: dict[str, Any],
+    action: Callable[[], Awaitable[list[int]]],
+) -> bool:
+    try:
+        async with db.transaction():
+            await Fired.insert(
+                Fired(task=task_id, kind=kind, occurrence=occurrence, fired_at=now, data=data)
+            )
+            outbox = await action()
+    except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+        return False  # another sweep fired it first
+    except Conflict:
+        return False  # the task changed meanwhile; the next sweep looks again
+    await notifications.deliver_soon(outbox)  # after commit only
+    log.info("sla fired", task=task_id, kind=kind, **data)
+    return True
+
+
+async def manager_ids(automation: dict[str, Any]) -> list[int]:
+    """Who 'the manager' is for an automation: its user, its group, else admins and office."""
+    if automation["notify_user"] is not None:
+        return [automation["notify_user"]]
+    if automation["notify_group"] is not None:
+        rows = await Membership.select(Membership.user).where(
+            Membership.group == automation["notify_group"]
+        )
+        return sorted(r["user"] for r in rows)
+    rows = await User.select(User.id, User.roles).where(User.active.eq(True)).output(load_json=True)
+    return sorted(r["id"] for r in rows if {"admin", "office"} & set(r["roles"] or []))
+
+
+def _action(
+    kind: str, task_id: int, minutes: int, data: dict[str, Any], now: dt.datetime
+) -> Callable[[], Awaitable[list[int]]]:
+    """What an automation does to one task, through the task and notification services;
+    returns the outbox rows to deliver after the commit."""
+    from server.tasks import service as tasks
+    from server.tasks import transitions
+
+    async def signal(event_kind: str) -> list[int]:
+        event = {"automation": kind, **data}
+        await tasks.record_event(task_id, None, event_kind, "system", event, at=now)
+        return await notifications.notify(task_id, event_kind, None, event)
+
+    async def escalate() -> list[int]:
+        return await signal("escalated")
+
+    async def remind() -> list[int]:
+        return await signal("reminded")
+
+    async def release() -> list[int]:
+        await transitions.release_unanswered(task_id, minutes)
+        return []
+
+    async def complete() -> list[int]:
+        await transitions.autocomplete_task(task_id, minutes)
+        return []
+
+    return {
+        "unaccepted_notify": escalate,
+        "in_progress_notify": escalate,
+        "in_progress_remind": remind,
+        "no_reply_release": release,
+        "done_autocomplete": complete,
+    }[kind]
+
+
+async def run_sla_sweep(now: dt.datetime | None = None) -> SweepReport:
+    """Fire every due R10 automation once, and bring back due postponed tasks (R11)."""
+    from server.tasks import transitions
+
+    now = now or clock.now()
+    fired = dict.fromkeys(AUTOMATIONS, 0)
+    automations = await Automation.select().where(
+        Automation.enabled.eq(True) & Automation.minutes.is_not_null()
+    )
+    for a in automations:
+        threshold = now - dt.timedelta(minutes=a["minutes"])
+        kind = a["kind"]
+        base = Task.select(
+            Task.id, Task.assignee, Task.status_changed_at, Task.accepted_at, Task.replied_at
+        ).where(Task.template == a["template"])
+        if kind == "unaccepted_notify":
+            rows = await base.where((Task.status == "new") & (Task.status_changed_at <= threshold))
+        elif kind == "no_reply_release":
+            rows = await base.where(
+                Task.status.is_in(["accepted", "in_progress"]) & (Task.accepted_at <= threshold)
+            )
+            rows = [
+                r for r in rows if r["replied_at"] is None or r["replied_at"] < r["accepted_at"]
+            ]
+        elif kind in ("in_progress_remind", "in_progress_notify"):
+            rows = await base.where(
+                (Task.status == "in_progress") & (Task.status_changed_at <= threshold)
+            )
+        elif kind == "done_autocomplete":
+            rows = await base.where((Task.status == "done") & (Task.status_changed_at <= threshold))
+        else:
+            continue
+        for row in rows:
+            since = row["accepted_at"] if kind == "no_reply_release" else row["status_changed_at"]
+            data: dict[str, Any] = {"minutes": a["minutes"]}
+            if kind in ("unaccepted_notify", "in_progress_notify"):
+                data["notify"] = await manager_ids(a)
+            elif kind == "in_progress_remind":
+                data["notify"] = [row["assignee"]] if row["assignee"] else []
+            action = _action(kind, row["id"], a["minutes"], data, now)
+            if await _fire(row["id"], kind, _occurrence(since), now, data, action):
+                fired[kind] += 1
+    resumed = await transitions.resume_due_postponed(now)
+    return SweepReport(fired={k: v for k, v in fired.items() if v}, resumed=len(resumed))
