@@ -1,0 +1,380 @@
+"""E-mail intake (R5, R6 inbound): the one function both the SMTP listener and
+POST /api/channels/email/inbound call. Every message is stored raw with its outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server import db
+from server.accounts.tables import User
+from server.channels import mailparse
+from server.channels.schemas import IntakeResult
+from server.channels.tables import InboundMail, IntakeTask, MailAddress, MailAttachment
+from server.clients import service as clients
+from server.clients.schemas import ContactIn
+from server.clients.tables import Contact, Counterparty
+from server.lib import clock
+from server.lib.errors import DomainError
+from server.lib.logs import get_logger
+from server.notifications.tables import Notification
+from server.settings import Settings
+from server.tasks import service as tasks
+from server.tasks import transitions
+from server.tasks.schemas import TaskIn
+from server.tasks.tables import Task, Template
+
+log = get_logger("naryad.channels.mail")
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 20000
+# Templates whose task a reply to a completed task reopens as a new one (R6).
+REOPEN_TEMPLATE = "remote_support"
+
+
+def max_message_bytes() -> int:
+    return Settings.from_env().mail_max_bytes
+
+
+def max_attachment_bytes() -> int:
+    return Settings.from_env().mail_max_attachment_bytes
+
+
+async def receive_mail(
+    raw: bytes, *, envelope_from: str | None = None, recipients: list[str] | None = None
+) -> IntakeResult:
+    """Store the message, decide what it is, act once; never raises for bad mail."""
+    row = InboundMail(
+        received_at=clock.now(),
+        envelope_from=envelope_from,
+        recipients=" ".join(recipients or []),
+        size=len(raw),
+        content=raw,
+        outcome="received",
+    )
+    limit = max_message_bytes()
+    if len(raw) > limit:
+        row.content = raw[:65536]  # the head is enough to see who sent it
+        row.outcome = "rejected"
+        row.reason = f"message too large: {len(raw)} bytes, the limit is {limit}"
+        await row.save()
+        return IntakeResult("rejected", reason=row.reason)
+    try:
+        mail = mailparse.parse(raw, envelope_from)
+    except Exception as exc:  # unparseable: keep it, refuse it
+        row.outcome, row.reason = "rejected", f"unreadable message: {exc!r}"[:500]
+        await row.save()
+        return IntakeResult("rejected", reason=row.reason)
+    row.message_id, row.sender, row.subject = mail.message_id, mail.sender, mail.subject[:1000]
+    row.recipients = " ".join(recipients or mail.recipients)
+    if mail.message_id and await InboundMail.exists().where(
+        InboundMail.processed_message_id == mail.message_id
+    ):
+        return await _finish(row, IntakeResult("duplicate", reason="Message-ID seen before"))
+    row.processed_message_id = mail.message_id
+    try:
+        await row.save()
+    except Exception:  # unique violation: the same message is being processed in parallel
+        row.processed_message_id = None
+        return await _finish(row, IntakeResult("duplicate", reason="Message-ID seen before"))
+    try:
+        result = await _decide(row, mail, recipients or mail.recipients)
+    except Exception:
+        # Free the Message-ID so the MTA's retry is processed, not taken for a duplicate.
+        await InboundMail.update(
+            {InboundMail.processed_message_id: None, InboundMail.outcome: "error"}
+        ).where(InboundMail.id == row.id)
+        raise
+    return await _finish(row, result)
+
+
+async def _finish(row: InboundMail, result: IntakeResult) -> IntakeResult:
+    row.outcome = result.outcome
+    row.reason = result.reason or ""
+    row.task = result.task_id
+    if row._exists_in_db:
+        await InboundMail.update(
+            {
+                InboundMail.outcome: row.outcome,
+                InboundMail.reason: row.reason,
+                InboundMail.task: row.task,
+                InboundMail.comment_id: row.comment_id,
+            }
+        ).where(InboundMail.id == row.id)
+    else:
+        await row.save()
+    return result
+
+
+async def _decide(
+    row: InboundMail, mail: mailparse.ParsedMail, recipients: list[str]
+) -> IntakeResult:
+    if mail.auto_reason:
+        return IntakeResult("ignored", reason=f"automatic message: {mail.auto_reason}")
+    if mail.message_id and await Notification.exists().where(
+        Notification.message_id == mail.message_id
+    ):
+        # One of our own notifications coming back (a forwarding rule, a misrouted copy).
+        return IntakeResult("ignored", reason="our own message came back")
+    if not mail.sender:
+        return IntakeResult("rejected", reason="no sender address (From)")
+    thread = await _thread_task(mail)
+    if thread is not None:
+        return await _reply(row, mail, thread)
+    mapping = None
+    for address in recipients:
+        mapping = (
+            await MailAddress.select(MailAddress.template.code, MailAddress.template.channels)
+            .where(MailAddress.address == address.strip("<> ").lower())
+            .first()
+            .output(load_json=True)
+        )
+        if mapping:
+            break
+    if mapping is None:
+        return IntakeResult(
+            "rejected",
+            reason=f"no intake address among the recipients ({', '.join(recipients) or 'none'})",
+        )
+    if "email" not in (mapping["template.channels"] or []):
+        return IntakeResult(
+            "rejected",
+            reason=f"R3: template {mapping['template.code']!r} does not take tasks by e-mail",
+        )
+    return await _new_task(row, mail, mapping["template.code"])
+
+
+async def _thread_task(mail: mailparse.ParsedMail) -> dict[str, Any] | None:
+    """R6: the task this message answers, by our Message-IDs or by its [#N] token."""
+    task_id = None
+    if mail.thread_ids:
+        hit = (
+            await Notification.select(Notification.task)
+            .where(Notification.message_id.is_in(mail.thread_ids) & Notification.task.is_not_null())
+            .order_by(Notification.id, ascending=False)
+            .first()
+        )
+        task_id = hit["task"] if hit else None
+    if task_id is None:
+        number = mailparse.task_token(mail.subject)
+        if number is not None:
+            hit = await Task.select(Task.id).where(Task.number == number).first()
+            task_id = hit["id"] if hit else None
+    if task_id is None:
+        return None
+    return await (
+        Task.select(
+            Task.id, Task.number, Task.title, Task.status, Task.counterparty, Task.requester_contact
+        )
+        .where(Task.id == task_id)
+        .first()
+    )
+
+
+async def _contact_for(mail: mailparse.ParsedMail, counterparty_id: int | None) -> dict[str, Any]:
+    """The sender's contact, created (linked to `counterparty_id`) when unknown."""
+    existing = (
+        await Contact.select(Contact.id, Contact.counterparty)
+        .where(Contact.email == mail.sender)
+        .order_by(Contact.id)
+        .first()
+    )
+    if existing:
+        return {"id": existing["id"], "counterparty": existing["counterparty"]}
+    name = mail.sender_name or mail.sender.split("@")[0]
+    contact = await clients.create_contact(
+        ContactIn(name=name[:255], email=mail.sender, counterparty_id=counterparty_id)
+    )
+    return {"id": contact.id, "counterparty": counterparty_id}
+
+
+async def _counterparty_by_domain(address: str) -> int | None:
+    """R5: the counterparty listing the sender's domain; a chain restaurant's contacts
+    belong to the chain's central office (its top parent)."""
+    domain = address.rpartition("@")[2].lower()
+    if not domain:
+        return None
+    rows = await Counterparty.select(
+        Counterparty.id, Counterparty.email_domains, Counterparty.parent
+    ).output(load_json=True)
+    by_id = {r["id"]: r for r in rows}
+    for r in sorted(rows, key=lambda r: r["id"]):
+        if domain in [d.lower().lstrip("@") for d in r["email_domains"] or []]:
+            found, seen = r, {r["id"]}
+            while found["parent"] and found["parent"] in by_id and found["parent"] not in seen:
+                found = by_id[found["parent"]]
+                seen.add(found["id"])
+            return int(found["id"])
+    return None
+
+
+def _body(mail: mailparse.ParsedMail) -> str:
+    return mail.text[:DESCRIPTION_MAX]
+
+
+def _title(mail: mailparse.ParsedMail, subject: str) -> str:
+    if subject:
+        return subject[:TITLE_MAX]
+    for line in mail.text.splitlines():
+        if line.strip():
+            return " ".join(line.split())[:TITLE_MAX]
+    return f"Письмо от {mail.sender}"[:TITLE_MAX]
+
+
+async def _engineer_by_surname(surname: str) -> int | None:
+    keys = {surname.lower(), surname.lower().replace("ё", "е")}
+    rows = (
+        await User.select(User.id, User.roles, User.active)
+        .where(User.surname_key.is_in(sorted(keys)) & User.active.eq(True))
+        .order_by(User.id)
+        .output(load_json=True)
+    )
+    employees = [r for r in rows if "client" not in (r["roles"] or []) or len(r["roles"]) > 1]
+    engineers = [r for r in employees if "engineer" in (r["roles"] or [])]
+    chosen = engineers or employees
+    return int(chosen[0]["id"]) if chosen else None
+
+
+async def _new_task(
+    row: InboundMail,
+    mail: mailparse.ParsedMail,
+    template_code: str,
+    *,
+    follows: dict[str, Any] | None = None,
+) -> IntakeResult:
+    subject, surname = mailparse.split_surname_marker(mailparse.clean_subject(mail.subject))
+    assignee_id = await _engineer_by_surname(surname) if surname else None
+    if follows is not None:
+        counterparty_id = follows["counterparty"]
+        contact = await _contact_for(mail, counterparty_id)
+    else:
+        known = (
+            await Contact.select(Contact.counterparty)
+            .where(Contact.email == mail.sender)
+            .order_by(Contact.id)
+            .first()
+        )
+        counterparty_id = known["counterparty"] if known and known["counterparty"] else None
+        if counterparty_id is None:
+            counterparty_id = await _counterparty_by_domain(mail.sender)
+        contact = await _contact_for(mail, counterparty_id)
+        counterparty_id = counterparty_id or contact["counterparty"]
+    title = _title(mail, subject)
+    template = await tasks.get_template(template_code)
+    if (
+        counterparty_id is not None
+        and template.counterparty_in_title
+        and not await clients.title_names_counterparty(title, counterparty_id)
+    ):
+        # R2: engineers must see the client in the title; mail rarely names it.
+        name = (await clients.get_counterparty(counterparty_id)).name
+        title = f"{name}: {title}"[:TITLE_MAX]
+    description = _body(mail)
+    if follows is not None:
+        description = f"Продолжение завершённой задачи #{follows['number']}.\n\n{description}"
+    try:
+        task = await tasks.create_task(
+            None,
+            TaskIn(
+                title=title,
+                template=template_code,
+                description=description,
+                counterparty_id=counterparty_id,
+                assignee_id=assignee_id,
+                requester_contact_id=contact["id"],
+            ),
+            channel="email",
+            counterparty_required=False,
+        )
+    except DomainError as exc:
+        return IntakeResult("rejected", reason=exc.detail)
+    async with db.transaction():
+        await IntakeTask.insert(
+            IntakeTask(
+                task=task.id,
+                counterparty_missing=task.counterparty is None,
+                follows_task=follows["id"] if follows else None,
+                contact=contact["id"],
+                created_at=clock.now(),
+            )
+        )
+        if surname and assignee_id is None:
+            await tasks.record_event(
+                task.id,
+                None,
+                "note",
+                "email",
+                {
+                    "text": f"R5: no engineer with the surname {surname!r}; "
+                    "the task stays in the queue"
+                },
+            )
+        if task.counterparty is None:
+            await tasks.record_event(
+                task.id,
+                None,
+                "note",
+                "email",
+                {"text": "R2: counterparty missing; the office must set it"},
+            )
+        if follows is not None:
+            await tasks.record_event(
+                task.id,
+                None,
+                "note",
+                "email",
+                {"text": "reply to a completed task", "follows_task_id": follows["id"]},
+            )
+            await tasks.record_event(
+                follows["id"],
+                None,
+                "note",
+                "email",
+                {"text": "the client replied; new task", "new_task_id": task.id},
+            )
+        await _save_attachments(row, mail, task.id)
+    return IntakeResult("task_created", task_id=task.id)
+
+
+async def _save_attachments(row: InboundMail, mail: mailparse.ParsedMail, task_id: int) -> None:
+    limit = max_attachment_bytes()
+    for filename, ctype, data in mail.attachments:
+        kept = len(data) <= limit
+        await MailAttachment.insert(
+            MailAttachment(
+                mail=row.id,
+                task=task_id,
+                filename=filename[:255],
+                content_type=ctype[:200],
+                size=len(data),
+                data=data if kept else None,
+                kept=kept,
+            )
+        )
+
+
+async def _reply(
+    row: InboundMail, mail: mailparse.ParsedMail, task: dict[str, Any]
+) -> IntakeResult:
+    """R6: a client's reply on a thread."""
+    if task["status"] in ("completed", "cancelled"):
+        template = (
+            await Template.select(Template.channels)
+            .where(Template.code == REOPEN_TEMPLATE)
+            .first()
+            .output(load_json=True)
+        )
+        code = REOPEN_TEMPLATE if template and "email" in template["channels"] else None
+        if code is None:
+            return IntakeResult("rejected", reason="no template takes replies to completed tasks")
+        return await _new_task(row, mail, code, follows=task)
+    contact = await _contact_for(mail, task["counterparty"])
+    body = mailparse.cut_quoted(mail.text) or mail.text.strip()
+    if not body and mail.attachments:
+        body = "(вложения: " + ", ".join(a[0] for a in mail.attachments) + ")"
+    if not body:
+        return IntakeResult("ignored", task_id=task["id"], reason="empty reply")
+    comment_id = await transitions.add_contact_comment(contact["id"], task["id"], body)
+    row.comment_id = comment_id
+    async with db.transaction():
+        await _save_attachments(row, mail, task["id"])
+    return IntakeResult("comment_added", task_id=task["id"])

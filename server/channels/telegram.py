@@ -1,0 +1,161 @@
+"""Telegram intake: `/task <title>` in a mapped chat creates a task (R3), and the bot says
+what happened in the chat. Everything else is acknowledged and ignored."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from server.accounts import service as accounts
+from server.accounts.tables import User
+from server.channels.tables import TelegramChat, TelegramUpdate
+from server.lib import clock
+from server.lib.errors import DomainError
+from server.lib.logs import get_logger
+from server.settings import Settings
+from server.tasks import service as tasks
+from server.tasks.schemas import TaskIn
+
+log = get_logger("naryad.channels.telegram")
+_COMMAND = re.compile(r"^/task(?:@[A-Za-z0-9_]+)?(?=\s|$)", re.I)
+TITLE_MAX = 500
+
+
+def parse_task_command(text: str) -> tuple[str, str] | None:
+    """'/task@Bot Title\\nmore' -> ('Title', 'more'); None when it is not /task."""
+    match = _COMMAND.match(text)
+    if not match:
+        return None
+    rest = text[match.end() :]
+    first, _, description = rest.lstrip(" \t").partition("\n")
+    return " ".join(first.split()), description.strip()
+
+
+async def _claim_update(update_id: int) -> bool:
+    """True the first time an update id is seen; the unique column decides races."""
+    if await TelegramUpdate.exists().where(TelegramUpdate.update_id == update_id):
+        return False
+    try:
+        await TelegramUpdate.insert(TelegramUpdate(update_id=update_id, received_at=clock.now()))
+    except Exception:  # unique violation: a parallel delivery of the same update won
+        return False
+    return True
+
+
+async def _decide(message: dict[str, Any], settings: Settings) -> tuple[str, str, int | None]:
+    """(outcome, reply text, task id) for a /task message."""
+    parsed = parse_task_command(message.get("text") or "")
+    assert parsed is not None
+    title, description = parsed
+    chat_id = message["chat"]["id"]
+    chat = (
+        await TelegramChat.select(TelegramChat.template.code)
+        .where(TelegramChat.chat_id == chat_id)
+        .first()
+    )
+    if chat is None:
+        return (
+            "refused",
+            "Этот чат не подключён к Naryad: администратор должен привязать его к шаблону "
+            f"задач (chat_id {chat_id}). / This chat is not mapped to a task template.",
+            None,
+        )
+    sender = message.get("from") or {}
+    user = (
+        await User.select(User.id, User.active)
+        .where(User.telegram_user_id == sender.get("id"))
+        .first()
+        if sender.get("id")
+        else None
+    )
+    actor = await accounts.actor_for_user(user["id"]) if user and user["active"] else None
+    if actor is None or actor.is_client_only:
+        return (
+            "refused",
+            "Вы не известны Naryad как сотрудник: попросите администратора указать ваш "
+            f"Telegram id ({sender.get('id')}) в профиле. / Unknown Telegram user.",
+            None,
+        )
+    if not title:
+        return (
+            "refused",
+            "Пустое название: напишите «/task Ромашка: не печатает чек» — первая строка "
+            "станет названием, остальные — описанием. / The title is empty.",
+            None,
+        )
+    try:
+        task = await tasks.create_task(
+            actor,
+            TaskIn(
+                title=title[:TITLE_MAX], template=chat["template.code"], description=description
+            ),
+            channel="telegram",
+        )
+    except DomainError as exc:
+        return "refused", f"Задача не создана. {exc.detail}", None
+    link = f"{settings.public_url.rstrip('/')}/#/tasks/{task.id}"
+    return "task_created", f"Создана задача #{task.number}: {task.title}\n{link}", task.id
+
+
+async def send_message(settings: Settings, chat_id: int, text: str, reply_to: int | None) -> None:
+    if not settings.telegram_bot_token:
+        log.warning("no NARYAD_TELEGRAM_BOT_TOKEN: the reply is not sent", chat_id=chat_id)
+        return
+    url = f"{settings.telegram_api_base.rstrip('/')}/bot{settings.telegram_bot_token}/sendMessage"
+    body: dict[str, Any] = {"chat_id": chat_id, "text": text}
+    if reply_to is not None:
+        body["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            resp = await http.post(url, json=body)
+        if resp.status_code != 200:
+            log.warning("telegram reply refused", status=resp.status_code, body=resp.text[:300])
+    except httpx.HTTPError as exc:  # the task exists; a lost reply must not fail the update
+        log.warning("telegram reply failed", error=repr(exc))
+
+
+async def handle_update(update: dict[str, Any], settings: Settings) -> str:
+    """One authenticated update; returns what was done (for logs and tests)."""
+    update_id = update.get("update_id")
+    if not isinstance(update_id, int):
+        return "ignored"
+    if not await _claim_update(update_id):
+        return "duplicate"
+    message = update.get("message")
+    outcome, task_id = "ignored", None
+    if (
+        isinstance(message, dict)
+        and isinstance(message.get("chat"), dict)
+        and not message.get("migrate_to_chat_id")
+        and parse_task_command(message.get("text") or "") is not None
+    ):
+        outcome, reply, task_id = await _decide(message, settings)
+        await send_message(settings, message["chat"]["id"], reply, message.get("message_id"))
+    await TelegramUpdate.update(
+        {TelegramUpdate.outcome: outcome, TelegramUpdate.task: task_id}
+    ).where(TelegramUpdate.update_id == update_id)
+    return outcome
+
+
+async def set_webhook(settings: Settings) -> dict[str, Any]:
+    """Register {public_url}/api/channels/telegram/webhook with the Bot API."""
+    if not settings.telegram_bot_token:
+        raise ValueError("NARYAD_TELEGRAM_BOT_TOKEN is not set")
+    if not settings.telegram_webhook_secret:
+        raise ValueError("NARYAD_TELEGRAM_WEBHOOK_SECRET is not set")
+    base = settings.telegram_api_base.rstrip("/")
+    async with httpx.AsyncClient(timeout=30) as http:
+        resp = await http.post(
+            f"{base}/bot{settings.telegram_bot_token}/setWebhook",
+            json={
+                "url": f"{settings.public_url.rstrip('/')}/api/channels/telegram/webhook",
+                "secret_token": settings.telegram_webhook_secret,
+                "allowed_updates": ["message"],
+            },
+        )
+    result: dict[str, Any] = resp.json()
+    if resp.status_code != 200 or not result.get("ok"):
+        raise ValueError(f"setWebhook failed: {resp.status_code} {resp.text[:300]}")
+    return result
