@@ -15,12 +15,20 @@ from litestar.static_files import create_static_files_router
 
 from server import db
 from server.accounts.controller import AuthController, DirectoryAccountsController
+from server.attachments.controller import AttachmentsController
+from server.channels.controller import ChannelsController
 from server.clients.controller import ClientsController
+from server.lib import background
 from server.lib.auth import PUBLIC, PUBLIC_PATHS, TokenAuthMiddleware
 from server.lib.errors import EXCEPTION_HANDLERS
 from server.lib.logs import configure_logging, get_logger
 from server.lib.request_log import request_log_middleware
+from server.notifications import service as notifications
+from server.notifications.controller import NotificationsController
+from server.pricing.controller import PriceListController, TaskPrintController
+from server.reports.controller import ReportsController
 from server.settings import Settings
+from server.sla.controller import SlaController
 from server.tasks.controller import TasksController, TemplatesController
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
@@ -35,6 +43,36 @@ def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[
     )
 
 
+@contextlib.asynccontextmanager
+async def _jobs(settings: Settings) -> AsyncIterator[None]:
+    """Where notification jobs run: arq workers (Redis), or this process (the demo)."""
+    from jobs.dispatch import ArqDispatcher, InProcessJobs
+
+    if settings.redis_url:
+        dispatcher = ArqDispatcher(settings.redis_url)
+        notifications.configure(settings, dispatcher)
+        background.configure(dispatcher.enqueue)
+        log.info("jobs: arq", redis=settings.redis_url)
+        try:
+            yield
+        finally:
+            notifications.configure(settings, None)
+            background.configure(None)
+            await dispatcher.close()
+        return
+    runner = InProcessJobs(settings)
+    notifications.configure(settings, runner)
+    background.configure(runner.enqueue)
+    runner.start()
+    log.info("jobs: in-process", sweep_every_s=settings.notify_sweep_s)
+    try:
+        yield
+    finally:
+        notifications.configure(settings, None)
+        background.configure(None)
+        await runner.close()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
@@ -42,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with db.connection_pool(engine):
+        async with db.connection_pool(engine), _jobs(settings):
             log.info(
                 "naryad started",
                 database=engine.engine_type,
@@ -57,6 +95,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ClientsController,
             TemplatesController,
             TasksController,
+            NotificationsController,
+            PriceListController,
+            TaskPrintController,
+            SlaController,
+            ReportsController,
+            AttachmentsController,
+            ChannelsController,
             create_static_files_router(
                 path="/", directories=[PWA_DIR], html_mode=True, include_in_schema=False, opt=PUBLIC
             ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sys
+import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
@@ -49,11 +49,17 @@ def migrate() -> None:
 
     settings = _settings()
 
-    async def go() -> None:
-        await db.migrate(quiet=True)
+    async def go() -> list[str]:
+        from server.channels import service as channels
 
-    _run(_with_db(settings, go))
+        await db.migrate(quiet=True)
+        # R5 intake addresses need the mail domain, which migrations cannot rely on.
+        return await channels.seed_default_addresses(settings.mail_domain)
+
+    added = _run(_with_db(settings, go))
     click.echo(f"migrations applied ({settings.database_url.split('://', 1)[0]})")
+    for address in added:
+        click.echo(f"intake address added: {address}")
 
 
 @main.command("create-user")
@@ -148,9 +154,95 @@ def serve(host: str, port: int, workers: int) -> None:
 
 @main.command()
 def worker() -> None:
-    """Run background jobs (arq on NARYAD_REDIS_URL)."""
-    click.echo("no jobs yet: notifications and SLA sweeps arrive with their issues", err=True)
-    sys.exit(0)
+    """Run background jobs (arq on NARYAD_REDIS_URL): notification delivery and sweeps."""
+    from jobs.worker import run_worker
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "NARYAD_REDIS_URL is not set; without Redis, jobs run inside `naryad serve`"
+        )
+    run_worker(settings)
+
+
+@main.command("mail-intake")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2525, show_default=True, type=int)
+def mail_intake(host: str, port: int) -> None:
+    """Receive client mail over SMTP for NARYAD_MAIL_DOMAIN (R5, R6)."""
+    from server.channels import intake, smtp
+
+    settings = _settings()
+    click.echo(f"mail intake on smtp://{host}:{port} (domain: {settings.mail_domain or 'any'})")
+
+    async def go() -> None:
+        await smtp.serve(host, port, settings.mail_domain, intake.max_message_bytes())
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how it stops
+        _run(_with_db(settings, go))
+
+
+@main.group()
+def telegram() -> None:
+    """Telegram bot set-up."""
+
+
+@telegram.command("set-webhook")
+def telegram_set_webhook() -> None:
+    """Register NARYAD_PUBLIC_URL/api/channels/telegram/webhook with the Bot API."""
+    from server.channels import telegram as bot
+
+    settings = _settings()
+    try:
+        _run(bot.set_webhook(settings))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"webhook set: {settings.public_url.rstrip('/')}/api/channels/telegram/webhook")
+
+
+@main.command("vapid-keys")
+def vapid_keys() -> None:
+    """Print a new VAPID key pair for Web Push (set them as NARYAD_VAPID_*)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    click.echo(f"NARYAD_VAPID_PRIVATE_KEY={b64(private)}")
+    click.echo(f"NARYAD_VAPID_PUBLIC_KEY={b64(public)}")
+
+
+@main.command("sla-sweep")
+@click.option("--now", "now_text", default=None, help="Pretend it is this ISO time (testing).")
+def sla_sweep(now_text: str | None) -> None:
+    """Run the SLA automations once (the worker runs them every minute)."""
+    import datetime as dt
+
+    from server.lib import clock
+    from server.sla import service as sla
+
+    now = None
+    if now_text:
+        try:
+            now = dt.datetime.fromisoformat(now_text)
+        except ValueError as exc:
+            raise click.ClickException(f"--now: {exc}") from exc
+        if now.tzinfo is None:
+            raise click.ClickException("--now needs a timezone, e.g. 2026-12-01T09:00:00+03:00")
+        clock.set_clock(lambda: now)
+    settings = _settings()
+    report = _run(_with_db(settings, sla.run_sla_sweep))
+    fired = ", ".join(f"{k}: {v}" for k, v in report.fired.items()) or "nothing"
+    click.echo(f"sla sweep: fired {fired}; postponed tasks resumed: {report.resumed}")
 
 
 if __name__ == "__main__":

@@ -17,5 +17,10 @@ APP_REGISTRY = AppRegistry(
         "server.clients.piccolo_app",
         "server.accounts.piccolo_app",
         "server.tasks.piccolo_app",
+        "server.pricing.piccolo_app",
+        "server.notifications.piccolo_app",
+        "server.sla.piccolo_app",
+        "server.channels.piccolo_app",
+        "server.attachments.piccolo_app",
     ]
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -32,6 +33,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_ttl_hours: int = 24 * 30
     # A check-in farther than this from the site's coordinates is kept but flagged.
     checkin_radius_m: float = 500.0
+    # The company's timezone: what "today" and "per day" mean on the dashboard.
+    timezone: str = "Europe/Moscow"
+    # Notifications (jobs/): the address clients see and reply to, Web Push keys, and how
+    # deliveries retry. A 'sending' row older than the lease is taken over by another worker.
+    support_address: str | None = None
+    vapid_private_key: str | None = None
+    vapid_public_key: str | None = None
+    vapid_subject: str = "mailto:support@example.invalid"
+    notify_lease_s: float = 120.0
+    notify_sweep_s: float = 60.0
+    notify_max_attempts: int = 8
+    notify_concurrency: int = 10
+    # Print forms: the company printed as the contractor on work orders and acts, the zone
+    # their times are shown in, and how long one render may take (then 503).
+    company_name: str = ""
+    company_address: str = ""
+    company_phone: str = ""
+    company_inn: str = ""
+    company_email: str = ""
+    print_timezone: str = "Europe/Moscow"
+    print_timeout_s: float = 20.0
+    # Inbound mail (R5, R6): larger messages are rejected, larger attachments not kept.
+    mail_max_bytes: int = 10 * 1024 * 1024
+    mail_max_attachment_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
     log_format: str = "console"
 
@@ -53,6 +78,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("NARYAD_SMTP_TLS must be one of: none, starttls, tls")
         if settings.log_format not in {"console", "json"}:
             raise SettingsError("NARYAD_LOG_FORMAT must be 'console' or 'json'")
+        if not settings.print_timeout_s > 0:
+            raise SettingsError("NARYAD_PRINT_TIMEOUT_S must be a positive number of seconds")
+        for name in ("timezone", "print_timezone"):
+            zone = getattr(settings, name)
+            try:
+                ZoneInfo(zone)
+            except (ValueError, ZoneInfoNotFoundError) as exc:
+                raise SettingsError(f"NARYAD_{name.upper()}: unknown time zone {zone!r}") from exc
         return settings
 
     @property

@@ -10,7 +10,7 @@ import random
 
 import httpx
 import pytest
-from conftest import Server
+from naryad_harness import Server
 
 from server.tasks.tables import Task, TaskEvent
 

@@ -47,3 +47,12 @@ def test_database_urls():
     assert engine_from_url("postgresql://u@127.0.0.1:1/d").engine_type == "postgres"
     with pytest.raises(SettingsError, match="unsupported scheme"):
         engine_from_url("mysql://u@h/d")
+
+
+def test_print_and_company_settings_are_part_of_settings():
+    s = Settings.from_env({"NARYAD_COMPANY_NAME": "ООО «Сервис»", "NARYAD_PRINT_TIMEOUT_S": "5"})
+    assert s.company_name == "ООО «Сервис»" and s.print_timeout_s == 5
+    with pytest.raises(SettingsError, match="NARYAD_PRINT_TIMEOUT_S"):
+        Settings.from_env({"NARYAD_PRINT_TIMEOUT_S": "0"})
+    with pytest.raises(SettingsError, match="NARYAD_TIMEZONE"):
+        Settings.from_env({"NARYAD_TIMEZONE": "Mars/Olympus"})

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -14,6 +14,9 @@ class CounterpartyIn(msgspec.Struct, forbid_unknown_fields=True):
     aliases: list[Name] = []
     email_domains: list[Annotated[str, msgspec.Meta(min_length=3, max_length=253)]] = []
     parent_id: Id | None = None
+    # SLA rules may match on it, e.g. "vip"
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | None = None
+    language: Literal["ru", "en"] = "ru"
 
 
 class CounterpartyOut(msgspec.Struct):
@@ -23,6 +26,8 @@ class CounterpartyOut(msgspec.Struct):
     email_domains: list[str]
     parent_id: int | None
     created_at: dt.datetime | None = None
+    category: str | None = None
+    language: str = "ru"
 
 
 class ContactIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -39,6 +39,8 @@ def _counterparty_out(row: dict[str, Any]) -> CounterpartyOut:
         email_domains=row["email_domains"] or [],
         parent_id=row["parent"],
         created_at=row["created_at"],
+        category=row["category"],
+        language=row["language"],
     )
 
 
@@ -70,6 +72,8 @@ async def create_counterparty(data: CounterpartyIn) -> CounterpartyOut:
             aliases=[a.strip() for a in data.aliases],
             email_domains=domains,
             parent=data.parent_id,
+            category=data.category.strip().lower() if data.category else None,
+            language=data.language,
             created_at=clock.now(),
         )
         await row.save()

@@ -20,6 +20,10 @@ class Counterparty(Table, tablename="counterparties"):
     aliases = JSON(default=[])
     email_domains = JSON(default=[])
     parent: ForeignKey["Counterparty"] = ForeignKey("self", null=True, on_delete=OnDelete.set_null)
+    # SLA rules may match on it, e.g. "vip", "standard".
+    category = Varchar(length=50, null=True, default=None)
+    # The language of the client's documents (work orders, completion acts).
+    language = Varchar(length=5, default="ru")
     created_at = Timestamptz()
 
 

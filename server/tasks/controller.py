@@ -47,6 +47,34 @@ def _int_param(name: str, value: str | None) -> int | None:
     return int(value)
 
 
+def parse_task_filter(
+    actor: Actor,
+    status: str | None,
+    template: str | None,
+    assignee: str | None,
+    group: str | None,
+    queue: str | None,
+    counterparty: str | None,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+) -> TaskFilter:
+    """The query string of GET /api/tasks (also used by the exports)."""
+    if queue not in (None, "", "mine"):
+        raise InvalidInput(f"queue must be 'mine', got {queue!r}")
+    return TaskFilter(
+        statuses=[s.strip() for s in status.split(",") if s.strip()] if status else None,
+        template=template or None,
+        assignee_id=actor.id if assignee == "me" else _int_param("assignee", assignee),
+        group_id=_int_param("group", group),
+        queue_mine=queue == "mine",
+        counterparty_id=_int_param("counterparty", counterparty),
+        q=q or None,
+        limit=limit,
+        cursor=_int_param("cursor", cursor),
+    )
+
+
 class TasksController(Controller):
     path = "/api/tasks"
     tags = ["tasks"]
@@ -72,22 +100,19 @@ class TasksController(Controller):
         limit: int = 50,
         cursor: str | None = None,
     ) -> TaskPage:
-        actor = request.user
-        if queue not in (None, "", "mine"):
-            raise InvalidInput(f"queue must be 'mine', got {queue!r}")
-        assignee_id = actor.id if assignee == "me" else _int_param("assignee", assignee)
         return await service.list_tasks(
-            actor,
-            TaskFilter(
-                statuses=[s.strip() for s in status.split(",") if s.strip()] if status else None,
-                template=template or None,
-                assignee_id=assignee_id,
-                group_id=_int_param("group", group),
-                queue_mine=queue == "mine",
-                counterparty_id=_int_param("counterparty", counterparty),
-                q=q or None,
-                limit=limit,
-                cursor=_int_param("cursor", cursor),
+            request.user,
+            parse_task_filter(
+                request.user,
+                status,
+                template,
+                assignee,
+                group,
+                queue,
+                counterparty,
+                q,
+                limit,
+                cursor,
             ),
         )
 

@@ -19,6 +19,7 @@ STATUSES: tuple[str, ...] = (
 )
 CLOSED_STATUSES = frozenset({"completed", "cancelled"})
 Channel = Literal["ui", "phone", "telegram", "email"]
+Priority = Literal["low", "normal", "high", "urgent"]
 
 
 class TemplateOut(msgspec.Struct):
@@ -49,6 +50,7 @@ class TaskIn(msgspec.Struct, forbid_unknown_fields=True):
     completed_works: Annotated[str, msgspec.Meta(max_length=20000)] = ""
     # "phone" records a call handled by staff (R9); other channels have their own intake.
     channel: Literal["ui", "phone"] = "ui"
+    priority: Priority = "normal"
 
 
 class Ref(msgspec.Struct):
@@ -101,6 +103,10 @@ class TaskOut(msgspec.Struct):
     checkin_far: bool = False
     postponed_until: dt.datetime | None = None
     call_back: bool = False
+    priority: str = "normal"
+    due_reaction_at: dt.datetime | None = None
+    due_resolution_at: dt.datetime | None = None
+    overdue: bool = False
 
 
 class TaskPage(msgspec.Struct):

@@ -16,6 +16,9 @@ from server.clients.tables import Contact, Counterparty, Site
 from server.lib import clock
 from server.lib.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from server.lib.search import contains_pattern
+from server.notifications import service as notifications
+from server.sla import service as sla
+from server.sla.targets import is_overdue
 from server.tasks.schemas import (
     CLOSED_STATUSES,
     STATUSES,
@@ -80,9 +83,10 @@ def _r2_hint(title: str) -> str:
 
 
 async def _resolve_counterparty(
-    template: TemplateOut, title: str, counterparty_id: int | None
+    template: TemplateOut, title: str, counterparty_id: int | None, *, required: bool = True
 ) -> tuple[int | None, str | None]:
-    """R2. Returns (counterparty id, how it was found)."""
+    """R2. Returns (counterparty id, how it was found); with `required=False` (mail must not
+    be lost) a title naming no known counterparty gives (None, None) instead of failing."""
     if counterparty_id is not None:
         if not await Counterparty.exists().where(Counterparty.id == counterparty_id):
             raise InvalidInput(f"counterparty_id {counterparty_id}: no such counterparty")
@@ -100,6 +104,8 @@ async def _resolve_counterparty(
     if not template.counterparty_in_title:
         return None, None
     match = await clients.find_counterparty_in_title(title)
+    if match is None and not required:
+        return None, None
     if match is None:
         raise RuleViolation(
             f"no known counterparty found in the title. {_r2_hint(title)[0].upper()}"
@@ -123,9 +129,19 @@ async def require_employee(user_id: int, field: str) -> dict[str, Any]:
     return row
 
 
-async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None) -> TaskOut:
-    """Create a task through `channel` (default: the one named in `data`, usually ui)."""
-    if actor.is_client_only:
+async def create_task(
+    actor: Actor | None,
+    data: TaskIn,
+    *,
+    channel: str | None = None,
+    counterparty_required: bool = True,
+) -> TaskOut:
+    """Create a task through `channel` (default: the one named in `data`, usually ui).
+
+    `actor` is None for channel intake (e-mail), where the requester is a contact
+    (`data.requester_contact_id`) and no user creates the task; `counterparty_required=False`
+    lets such a task through R2 without a counterparty (the channel flags it instead)."""
+    if actor is not None and actor.is_client_only:
         raise Forbidden("clients cannot create tasks here; write to support by e-mail")
     channel = channel or data.channel
     if not data.template:
@@ -165,7 +181,7 @@ async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None)
                     f"(id {site['counterparty']}), not to {counterparty_id}"
                 )
         counterparty_id, counterparty_found_by = await _resolve_counterparty(
-            template, title, counterparty_id
+            template, title, counterparty_id, required=counterparty_required
         )
 
         if data.group_id is not None:
@@ -183,6 +199,7 @@ async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None)
             template.creator_is_default_assignee
             and channel in ("ui", "phone")
             and data.group_id is None
+            and actor is not None
             and actor.has_role("engineer")
             and template.default_group_id in actor.group_ids
         ):
@@ -207,7 +224,7 @@ async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None)
                 raise RuleViolation(
                     "a request entered as completed needs its counterparty", rule="R9"
                 )
-            assignee_id = assignee_id or actor.id
+            assignee_id = assignee_id or (actor.id if actor else None)
             accepted_at = completed_at = now
             status = "completed"
         else:
@@ -225,11 +242,12 @@ async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None)
             site=data.site_id,
             group=group_id,
             assignee=assignee_id,
-            requester_user=None if data.requester_contact_id else actor.id,
+            requester_user=None if data.requester_contact_id or actor is None else actor.id,
             requester_contact=data.requester_contact_id,
-            created_by=actor.id,
+            created_by=actor.id if actor else None,
             channel=channel,
             completed_works=data.completed_works.strip(),
+            priority=data.priority,
             version=1,
             created_at=now,
             updated_at=now,
@@ -239,9 +257,11 @@ async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None)
         await task.save()
         # The human number is the row id: unique, increasing, and free of races.
         await Task.update({Task.number: task.id}).where(Task.id == task.id)
+        await sla.set_targets(task.id, template.id, data.priority, counterparty_id, now)
+        actor_id = actor.id if actor else None
         await record_event(
             task.id,
-            actor.id,
+            actor_id,
             "created",
             channel,
             {
@@ -253,10 +273,15 @@ async def create_task(actor: Actor, data: TaskIn, *, channel: str | None = None)
                 "counterparty_id": counterparty_id,
                 "counterparty_found_by": counterparty_found_by,
                 "site_id": data.site_id,
+                "priority": data.priority,
             },
             internal=False,
             at=now,
         )
+        outbox = await notifications.notify(task.id, "created", actor_id, {})
+    await notifications.deliver_soon(outbox)  # after commit only
+    if actor is None:
+        return await get_task_unchecked(task.id)
     return await get_task(actor, task.id)
 
 
@@ -293,7 +318,8 @@ _TASK_SELECT = """
 SELECT t.id, t.number, t.title, t.description, t.status, t.channel, t.completed_works,
     t.created_at, t.updated_at, t.accepted_at, t.completed_at, t.version,
     t.departed_at, t.arrived_at, t.done_at, t.checkin_distance_m, t.checkin_far,
-    t.postponed_until, t.call_back,
+    t.postponed_until, t.call_back, t.priority, t.due_reaction_at, t.due_resolution_at,
+    t.reacted_at,
     tpl.code AS "template.code",
     cp.id AS "counterparty.id", cp.name AS "counterparty.name",
     s.id AS "site.id", s.name AS "site.name", s.address AS "site.address",
@@ -376,6 +402,16 @@ def _task_out(r: dict[str, Any]) -> TaskOut:
         checkin_far=bool(r["checkin_far"]),
         postponed_until=r["postponed_until"],
         call_back=bool(r["call_back"]),
+        priority=r["priority"],
+        due_reaction_at=r["due_reaction_at"],
+        due_resolution_at=r["due_resolution_at"],
+        overdue=is_overdue(
+            status=r["status"],
+            now=clock.now(),
+            due_reaction_at=r["due_reaction_at"],
+            reacted_at=r["reacted_at"],
+            due_resolution_at=r["due_resolution_at"],
+        ),
     )
 
 
@@ -473,6 +509,9 @@ _TIMESTAMPS = (
     "arrived_at",
     "done_at",
     "postponed_until",
+    "due_reaction_at",
+    "due_resolution_at",
+    "reacted_at",
 )
 
 

@@ -71,6 +71,18 @@ class Task(Table, tablename="tasks"):
     postponed_from_status = Varchar(length=20, null=True, default=None)
     # R11 redirect with "call the client back".
     call_back = Boolean(default=False)
+    priority = Varchar(length=10, default="normal")
+    # R10: when the task entered its current status, and the last public reply by staff.
+    status_changed_at = Timestamptz(null=True, default=None)
+    replied_at = Timestamptz(null=True, default=None)
+    # SLA targets, from the first matching rule at creation (server/sla). The rule and its
+    # calendar are plain ids: the sla app depends on tasks, not the other way round.
+    sla_rule_id = Integer(null=True, default=None)
+    sla_calendar_id = Integer(null=True, default=None)
+    due_reaction_at = Timestamptz(null=True, default=None, index=True)
+    due_resolution_at = Timestamptz(null=True, default=None, index=True)
+    reacted_at = Timestamptz(null=True, default=None)
+    sla_paused_at = Timestamptz(null=True, default=None)
 
 
 class TaskEvent(Table, tablename="task_events"):

@@ -20,8 +20,10 @@ from geopy.distance import geodesic
 from server import db
 from server.accounts.schemas import Actor
 from server.accounts.tables import User
-from server.lib import clock
+from server.lib import background, clock
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from server.notifications import service as notifications
+from server.sla import service as sla
 from server.tasks import service
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
 from server.tasks.tables import Comment, Task, TaskEvent, Template
@@ -152,6 +154,7 @@ async def transition(
             Task.status: target,
             Task.version: task.version + 1,
             Task.updated_at: now,
+            Task.status_changed_at: now,
             **change.values,
         }
         async with db.transaction():
@@ -162,18 +165,34 @@ async def transition(
             )
             if not won:
                 continue  # someone changed it first: decide again from the new state
+            event = {"from": task.status, "to": target, **change.event}
             await service.record_event(
                 task_id,
                 actor.id if actor else None,
                 change.kind,
                 channel if actor else "system",
-                {"from": task.status, "to": target, **change.event},
+                event,
                 internal=not change.public,
                 at=now,
             )
+            final = values[Task.status]
+            if final != task.status:
+                await sla.on_status_changed(task_id, task.status, final, now)
+            # The outbox rows commit (or roll back) with the change itself.
+            outbox = await notifications.notify(
+                task_id, change.kind, actor.id if actor else None, event
+            )
             if actor is None:
-                return await service.get_task_unchecked(task_id)
-            return await service.get_task(actor, task_id)
+                result = await service.get_task_unchecked(task_id)
+            else:
+                result = await service.get_task(actor, task_id)
+        await notifications.deliver_soon(outbox)  # after commit only
+        if final in ("done", "completed") and task.template.has_departure:
+            # a visit's work order and completion act are kept as it finishes
+            await background.enqueue(
+                "render_documents", task_id, job_id=f"docs:{task_id}:{task.version + 1}"
+            )
+        return result
     raise Conflict(f"task {task_id} is being changed by others right now; try again")
 
 
@@ -438,6 +457,65 @@ async def resume_due_postponed(now: dt.datetime | None = None) -> list[int]:
     return resumed
 
 
+async def release_unanswered(task_id: int, minutes: int) -> TaskOut:
+    """R10: accepted but nobody answered the client in time — back to the queue."""
+
+    async def decide(task: TaskState, _: str) -> Change:
+        return Change(
+            values={Task.assignee: None, Task.accepted_at: None, Task.call_back: False},
+            event={
+                "previous_assignee_id": task.assignee_id,
+                "reason": f"no reply to the client within {minutes} min after accepting",
+            },
+            kind="released",
+        )
+
+    return await transition(None, task_id, "release", decide)
+
+
+async def autocomplete_task(task_id: int, minutes: int) -> TaskOut:
+    """R10: done but not completed in time — completed automatically."""
+
+    async def decide(task: TaskState, _: str) -> Change:
+        return Change(
+            values={Task.completed_at: clock.now()},
+            event={"reason": f"not checked within {minutes} min after done"},
+            kind="completed_automatically",
+            public=True,
+        )
+
+    return await transition(None, task_id, "autocomplete", decide)
+
+
+async def _follow_conversation(
+    actor: Actor | None, task_id: int, public: bool, *, from_client: bool = False
+) -> None:
+    """R10: a public reply by staff waits for the client; the client's reply resumes work.
+
+    `from_client`: written by a contact through a channel (e-mail), with no user actor."""
+    row = await Task.select(Task.status, Task.template).where(Task.id == task_id).first()
+    if row is None:
+        return
+    if from_client or (actor is not None and actor.is_client_only):
+        if row["status"] == "waiting_client" and await sla.automation_enabled(
+            row["template"], "client_reply_resume"
+        ):
+            await transition(None, task_id, "client_replied", _system_change("client_replied"))
+    elif (
+        public
+        and row["status"] in ("accepted", "in_progress")
+        and await sla.automation_enabled(row["template"], "public_reply_waiting")
+    ):
+        await transition(None, task_id, "wait_client", _system_change("waiting_client"))
+
+
+def _system_change(kind: str) -> Decide:
+    async def decide(task: TaskState, _: str) -> Change:
+        return Change(values={}, event={"automation": kind}, kind=kind, public=True)
+
+    return decide
+
+
 async def redirect_task(
     actor: Actor, task_id: int, user_id: int, call_back: bool, **kw: Any
 ) -> TaskOut:
@@ -509,6 +587,8 @@ async def add_comment(
             created_at=now,
         )
         await comment.save()
+        if public and not actor.is_client_only:
+            await sla.on_public_reply(task_id, now)
         await service.record_event(
             task_id,
             actor.id,
@@ -518,4 +598,69 @@ async def add_comment(
             internal=not public,
             at=now,
         )
+        outbox = await notifications.notify(
+            task_id,
+            "comment",
+            actor.id,
+            {"comment_id": comment.id, "public": public, "mentions": mention_ids},
+        )
+    await notifications.deliver_soon(outbox)  # after commit only
+    # R10 reacts to the committed comment; its own transition notifies after its own commit.
+    await _follow_conversation(actor, task_id, public)
     return (await service.list_comments(actor, task_id, comment_id=comment.id))[0]
+
+
+async def add_contact_comment(
+    contact_id: int, task_id: int, body: str, *, channel: str = "email"
+) -> int:
+    """A client's reply from outside (R6): a public comment by the contact, in history,
+    telling the employee who last wrote to the client (else the assignee)."""
+    body = body.strip()
+    if not body:
+        raise InvalidInput("a comment needs text: the reply is empty")
+    if not await Task.exists().where(Task.id == task_id):
+        raise NotFound(f"task {task_id} not found")
+    now = clock.now()
+    async with db.transaction():
+        comment = Comment(
+            task=task_id,
+            author_contact=contact_id,
+            body=body,
+            public=True,
+            channel=channel,
+            mentions=[],
+            created_at=now,
+        )
+        await comment.save()
+        await service.record_event(
+            task_id,
+            None,
+            "comment",
+            channel,
+            {"comment_id": comment.id, "public": True, "contact_id": contact_id},
+            internal=False,
+            at=now,
+        )
+        last = (
+            await Comment.select(Comment.author_user)
+            .where(
+                (Comment.task == task_id)
+                & Comment.public.eq(True)
+                & Comment.author_user.is_not_null()
+            )
+            .order_by(Comment.id, ascending=False)
+            .first()
+        )
+        assignee = await Task.select(Task.assignee).where(Task.id == task_id).first()
+        employee = (last or {}).get("author_user") or (assignee or {}).get("assignee")
+        # Told as a non-public event naming the employee: a public "comment" would mail the
+        # client their own words back (a loop), so the client conversation is not re-sent.
+        outbox = await notifications.notify(
+            task_id,
+            "comment",
+            None,
+            {"comment_id": comment.id, "public": False, "mentions": [employee] if employee else []},
+        )
+    await notifications.deliver_soon(outbox)  # after commit only
+    await _follow_conversation(None, task_id, True, from_client=True)
+    return int(comment.id)
