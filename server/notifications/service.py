@@ -133,6 +133,8 @@ async def _recipients(
         users = await _group_members(task["group.id"], "checker")
     elif kind == "returned":
         users = [task["assignee.id"]] if task["assignee.id"] else []
+    elif kind == "client_reply":
+        users = list(data.get("notify") or [])
     elif kind in ("escalated", "reminded"):
         # SLA automations (R10) name their recipients: the manager, or the assignee.
         users = list(data.get("notify") or [])
@@ -175,7 +177,7 @@ async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, 
         "minutes": data.get("minutes", ""),
     }
     comment_body = ""
-    if kind == "comment":
+    if kind in ("comment", "client_reply"):
         comment = await Comment.select(Comment.body).where(Comment.id == data["comment_id"]).first()
         comment_body = comment["body"] if comment else ""
     ids: list[int] = []

@@ -653,13 +653,13 @@ async def add_contact_comment(
         )
         assignee = await Task.select(Task.assignee).where(Task.id == task_id).first()
         employee = (last or {}).get("author_user") or (assignee or {}).get("assignee")
-        # Told as a non-public event naming the employee: a public "comment" would mail the
-        # client their own words back (a loop), so the client conversation is not re-sent.
+        # R6: the employee who last wrote to the client hears of the reply; the client is
+        # never sent their own words back.
         outbox = await notifications.notify(
             task_id,
-            "comment",
+            "client_reply",
             None,
-            {"comment_id": comment.id, "public": False, "mentions": [employee] if employee else []},
+            {"comment_id": comment.id, "notify": [employee] if employee else []},
         )
     await notifications.deliver_soon(outbox)  # after commit only
     await _follow_conversation(None, task_id, True, from_client=True)

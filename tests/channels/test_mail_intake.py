@@ -312,7 +312,7 @@ async def test_corpus_each_message_has_its_outcome(mb: Backend) -> None:
     told = await Notification.select(Notification.kind).where(
         (Notification.task == w.open_task["id"]) & (Notification.user == w.users["Иванов"]["id"])
     )
-    assert len([t for t in told if t["kind"] == "mention"]) == 4
+    assert len([t for t in told if t["kind"] == "client_reply"]) == 4
     # ...and nothing mailed a client their own words back, nor answered an auto-reply.
     to_clients = await Notification.count().where(
         (Notification.task == w.open_task["id"]) & Notification.contact.is_not_null()
