@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import secrets
 from typing import Any
 
@@ -17,6 +16,7 @@ from server.accounts.schemas import EMPLOYEE_ROLES, Actor, GroupOut, UserIn, Use
 from server.accounts.tables import AuthToken, Group, Membership, User
 from server.clients.tables import Counterparty
 from server.lib import clock
+from server.lib.addresses import is_email
 from server.lib.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 _hasher = PasswordHasher()
@@ -68,7 +68,7 @@ async def create_user(data: UserIn, *, created_by: Actor | None = None) -> UserO
     if "client" in roles and set(roles) & EMPLOYEE_ROLES:
         raise InvalidInput("role 'client' cannot be combined with employee roles")
     email = data.email.strip().lower() if data.email else None
-    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+    if email is not None and not is_email(email):
         raise InvalidInput(f"{data.email!r} is not an e-mail address")
     surname = data.surname.strip()
     if not surname:

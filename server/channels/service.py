@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from server import db
 from server.channels.schemas import (
     InboundMailOut,
@@ -15,6 +13,7 @@ from server.channels.schemas import (
 )
 from server.channels.tables import InboundMail, IntakeTask, MailAddress, TelegramChat
 from server.lib import clock
+from server.lib.addresses import is_email
 from server.lib.errors import Conflict, InvalidInput, RuleViolation
 from server.tasks import service as tasks
 from server.tasks.schemas import TemplateOut
@@ -62,7 +61,7 @@ async def list_telegram_chats() -> list[TelegramChatOut]:
 
 def normalize_address(address: str) -> str:
     address = address.strip().strip("<>").lower()
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+    if not is_email(address):
         raise InvalidInput(f"{address!r} is not an e-mail address")
     return address
 

@@ -19,6 +19,7 @@ from server.clients.schemas import (
 )
 from server.clients.tables import Contact, Counterparty, CounterpartyName, Site
 from server.lib import clock
+from server.lib.addresses import is_email
 from server.lib.errors import InvalidInput, NotFound
 from server.lib.search import contains_pattern
 
@@ -145,7 +146,7 @@ async def title_names_counterparty(title: str, counterparty_id: int) -> bool:
 
 async def create_contact(data: ContactIn) -> ContactOut:
     email = data.email.strip().lower() if data.email else None
-    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+    if email is not None and not is_email(email):
         raise InvalidInput(f"{data.email!r} is not an e-mail address")
     async with db.transaction():
         if data.counterparty_id is not None:
