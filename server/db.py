@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from piccolo.engine.base import Engine
@@ -107,6 +109,12 @@ async def connection_pool(engine: Engine, max_size: int = 10) -> AsyncIterator[N
             await engine.close_connection_pool()
     else:
         yield
+
+
+def stored_datetime(value: Any) -> Any:
+    """A timestamp as read back: raw SQL on SQLite returns the stored text, which Piccolo's
+    own selects would have converted. Anything that is not text passes through."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 async def migrate(quiet: bool = True) -> None:

@@ -232,21 +232,12 @@ async def actor_for_token(token: str) -> Actor | None:
         return None
     row = rows[0]
     groups = await Membership.raw(_GROUPS_SQL, row["id"])
-    roles = row["roles"]
-    return Actor(
-        id=row["id"],
-        login=row["login"],
-        full_name=row["full_name"],
-        roles=frozenset(json.loads(roles) if isinstance(roles, str) else roles or []),
-        group_ids=frozenset(r["group"] for r in groups),
-        counterparty_id=row["counterparty"],
-    )
+    return _actor(row, [r["group"] for r in groups])
 
 
 def _aware(value: dt.datetime | str) -> dt.datetime:
-    if isinstance(value, str):  # raw SQLite rows may carry the stored text
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    moment: dt.datetime = db.stored_datetime(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 async def actor_for_user(user_id: int) -> Actor | None:
@@ -260,17 +251,17 @@ async def actor_for_user(user_id: int) -> Actor | None:
     )
     if row is None or not row["active"]:
         return None
-    return await actor_for_user_row(row, prefix="")
+    return _actor(row, (await _memberships([row["id"]]))[row["id"]])
 
 
-async def actor_for_user_row(row: dict[str, Any], prefix: str) -> Actor:
-    user_id = row[f"{prefix}id"]
-    groups = await _memberships([user_id])
+def _actor(row: dict[str, Any], group_ids: list[int]) -> Actor:
+    """The caller as services see it, from a users row (roles as JSON text or a list)."""
+    roles = row["roles"]
     return Actor(
-        id=user_id,
-        login=row[f"{prefix}login"],
-        full_name=row[f"{prefix}full_name"],
-        roles=frozenset(row[f"{prefix}roles"] or []),
-        group_ids=frozenset(groups[user_id]),
-        counterparty_id=row[f"{prefix}counterparty"],
+        id=row["id"],
+        login=row["login"],
+        full_name=row["full_name"],
+        roles=frozenset(json.loads(roles) if isinstance(roles, str) else roles or []),
+        group_ids=frozenset(group_ids),
+        counterparty_id=row["counterparty"],
     )

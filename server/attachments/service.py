@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import re
 from typing import Any
@@ -116,9 +115,7 @@ def clean_filename(name: str, content_type: str) -> str:
 
 
 def _out(row: dict[str, Any], task_id: int) -> AttachmentOut:
-    created = row["created_at"]
-    if isinstance(created, str):
-        created = dt.datetime.fromisoformat(created)
+    created = db.stored_datetime(row["created_at"])
     return AttachmentOut(
         id=row["id"],
         task_id=task_id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import struct
 import zlib
@@ -170,8 +169,8 @@ async def signature_row(task_id: int) -> dict[str, Any] | None:
         .where(TaskSignature.task == task_id)
         .first()
     )
-    if row is not None and isinstance(row["signed_at"], str):
-        row["signed_at"] = dt.datetime.fromisoformat(row["signed_at"])
+    if row is not None:
+        row["signed_at"] = db.stored_datetime(row["signed_at"])
     return row
 
 

@@ -430,15 +430,17 @@ def _restrict_to_visible(query: TaskQuery, actor: Actor) -> TaskQuery:
 
 
 async def get_task(actor: Actor, task_id: int) -> TaskOut:
-    rows = await _restrict_to_visible(TaskQuery().where("t.id = {}", task_id), actor).fetch()
-    if not rows:
-        raise NotFound(f"task {task_id} not found")
-    return _task_out(_typed(rows[0]))
+    query = _restrict_to_visible(TaskQuery().where("t.id = {}", task_id), actor)
+    return await _one_task(query, task_id)
 
 
 async def get_task_unchecked(task_id: int) -> TaskOut:
     """For system actions (sweeps, jobs) that have no caller to check visibility for."""
-    rows = await TaskQuery().where("t.id = {}", task_id).fetch()
+    return await _one_task(TaskQuery().where("t.id = {}", task_id), task_id)
+
+
+async def _one_task(query: TaskQuery, task_id: int) -> TaskOut:
+    rows = await query.fetch()
     if not rows:
         raise NotFound(f"task {task_id} not found")
     return _task_out(_typed(rows[0]))
@@ -516,11 +518,9 @@ _TIMESTAMPS = (
 
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:
-    """Raw SQLite rows carry timestamps as stored text and booleans as 0/1."""
+    """Raw SQLite rows carry timestamps as stored text (booleans as 0/1: _task_out)."""
     for key in _TIMESTAMPS:
-        value = row[key]
-        if isinstance(value, str):
-            row[key] = dt.datetime.fromisoformat(value)
+        row[key] = db.stored_datetime(row[key])
     return row
 
 
