@@ -6,7 +6,6 @@ import asyncio
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -397,7 +396,6 @@ def test_rejects_bad_input(doc_factory: DocFactory, png_factory: Callable[..., b
 # --- a picture for a person ------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) missing")
 def test_png_preview_for_a_person(doc_factory: DocFactory, line_factory: LineFactory) -> None:
     """Writes test-output/printing/*.png: open them to see what a client gets."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -435,10 +433,6 @@ def test_png_preview_for_a_person(doc_factory: DocFactory, line_factory: LineFac
             assert png.stat().st_size > 30_000, png
 
 
-@pytest.mark.skipif(
-    shutil.which("pdftoppm") is None or shutil.which("zbarimg") is None,
-    reason="needs pdftoppm (poppler-utils) and zbarimg (zbar-tools)",
-)
 def test_qr_code_scans_to_the_link(doc_factory: DocFactory, tmp_path: Path) -> None:
     url = "https://naryad.example.ru/tasks/1042?tab=work"
     pdf_path = tmp_path / "order.pdf"
