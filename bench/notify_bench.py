@@ -33,11 +33,13 @@ sys.path.insert(0, str(ROOT / "tests" / "notifications"))
 from notify_fakes import SmtpServer  # noqa: E402
 
 from jobs.dispatch import ArqDispatcher  # noqa: E402
-from server import db  # noqa: E402
+from server import db, subscribers  # noqa: E402
+from server import settings as process_settings  # noqa: E402
 from server.accounts import service as accounts  # noqa: E402
-from server.accounts.schemas import Actor, UserIn  # noqa: E402
+from server.accounts.schemas import UserIn  # noqa: E402
 from server.clients import service as clients  # noqa: E402
 from server.clients.schemas import ContactIn, CounterpartyIn  # noqa: E402
+from server.lib.actor import Actor  # noqa: E402
 from server.notifications import service as notifications  # noqa: E402
 from server.notifications.tables import Notification  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -83,14 +85,17 @@ async def run_workers(
         for _ in range(workers)
     ]
     await asyncio.sleep(3)  # workers connected and idle: measure delivery, not start-up
-    settings = Settings.from_env({"NARYAD_REDIS_URL": REDIS_URL, "NARYAD_MAIL_DOMAIN": "x.test"})
+    process_settings.install(
+        Settings.from_env({"NARYAD_REDIS_URL": REDIS_URL, "NARYAD_MAIL_DOMAIN": "x.test"})
+    )
+    subscribers.install()
     dispatcher = ArqDispatcher(REDIS_URL)
-    notifications.configure(settings, dispatcher)
+    notifications.configure(dispatcher)
     actor, task_id = await _fixture()
     try:
         # Backlog: events committed with no dispatcher (rows pending), then every id
         # enqueued at once; measures the job path claim → SMTP 250 → mark sent.
-        notifications.configure(settings, None)
+        notifications.configure(None)
         ids: list[int] = []
         for i in range(n):
             await transitions.add_comment(actor, task_id, f"Ответ {i}", True)
@@ -107,7 +112,7 @@ async def run_workers(
         # End to end: events through the service, 20 writers at once, each enqueued
         # after its commit; clock from the first event to the last 250.
         smtp.sink.accepted.clear()
-        notifications.configure(settings, dispatcher)
+        notifications.configure(dispatcher)
         semaphore = asyncio.Semaphore(20)
 
         async def event(i: int) -> None:
@@ -120,7 +125,7 @@ async def run_workers(
         end = await _wait_accepted(smtp, n)
         return backlog, n / (produced - start), n / (end - start)
     finally:
-        notifications.configure(settings, None)
+        notifications.configure(None)
         await dispatcher.close()
         for p in procs:
             p.terminate()

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+from collections.abc import Coroutine
+from typing import Any
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
@@ -80,10 +83,15 @@ class InProcessJobs:
         self._sweeper: asyncio.Task[None] | None = None
         self._sla: asyncio.Task[None] | None = None
 
-    async def __call__(self, ids: list[int]) -> None:
-        task = asyncio.create_task(self.delivery.deliver_many(ids))
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        # A fresh context: a job must never inherit the caller's database transaction or
+        # unit of work (it runs after the caller's commit, on connections of its own).
+        task = asyncio.create_task(job, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def __call__(self, ids: list[int]) -> None:
+        self._spawn(self.delivery.deliver_many(ids))
 
     async def enqueue(self, function: str, *args: object, job_id: str) -> None:
         """Any other job (server.lib.background), run here; jobs are idempotent."""
@@ -95,9 +103,7 @@ class InProcessJobs:
             except Exception as exc:
                 log.warning("background job failed", job=function, job_id=job_id, error=repr(exc))
 
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(run())
 
     def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())

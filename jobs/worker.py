@@ -13,7 +13,8 @@ from jobs.documents import render_documents
 from jobs.notify import deliver_notification, sweep_notifications
 from jobs.serializer import deserialize, serialize
 from jobs.sla import sweep_sla
-from server import db
+from server import db, subscribers
+from server import settings as process_settings
 from server.lib import background
 from server.lib.logs import configure_logging, get_logger
 from server.notifications import service as notifications
@@ -31,6 +32,8 @@ def _sweep_seconds(settings: Settings) -> set[int]:
 def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     if not settings.redis_url:
         raise SettingsError("naryad worker needs NARYAD_REDIS_URL (without it jobs run in serve)")
+    process_settings.install(settings)
+    subscribers.install()
     engine = db.configure_database(settings.database_url)
     dispatcher = ArqDispatcher(settings.redis_url)
     pool_cm = db.connection_pool(engine, max_size=max(2, settings.notify_concurrency))
@@ -38,7 +41,7 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         await pool_cm.__aenter__()
         ctx["delivery"] = Delivery(settings)
-        notifications.configure(settings, dispatcher)
+        notifications.configure(dispatcher)
         background.configure(dispatcher.enqueue)
         # A restarted worker does not wait for the next cron tick to pick up what is due.
         ctx["startup_sweep"] = asyncio.create_task(sweep_notifications(ctx))

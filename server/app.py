@@ -13,14 +13,16 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
-from server import db
+from server import db, subscribers
+from server import settings as process_settings
+from server.accounts.auth import TokenAuthMiddleware
 from server.accounts.controller import AuthController, DirectoryAccountsController
 from server.attachments.controller import AttachmentsController
 from server.channels.controller import ChannelsController
 from server.clients.controller import ClientsController
 from server.lib import background
-from server.lib.auth import PUBLIC, PUBLIC_PATHS, TokenAuthMiddleware
 from server.lib.errors import EXCEPTION_HANDLERS
+from server.lib.guards import PUBLIC, PUBLIC_PATHS
 from server.lib.logs import configure_logging, get_logger
 from server.lib.request_log import request_log_middleware
 from server.notifications import service as notifications
@@ -50,31 +52,32 @@ async def _jobs(settings: Settings) -> AsyncIterator[None]:
 
     if settings.redis_url:
         dispatcher = ArqDispatcher(settings.redis_url)
-        notifications.configure(settings, dispatcher)
+        notifications.configure(dispatcher)
         background.configure(dispatcher.enqueue)
         log.info("jobs: arq", redis=settings.redis_url)
         try:
             yield
         finally:
-            notifications.configure(settings, None)
+            notifications.configure(None)
             background.configure(None)
             await dispatcher.close()
         return
     runner = InProcessJobs(settings)
-    notifications.configure(settings, runner)
+    notifications.configure(runner)
     background.configure(runner.enqueue)
     runner.start()
     log.info("jobs: in-process", sweep_every_s=settings.notify_sweep_s)
     try:
         yield
     finally:
-        notifications.configure(settings, None)
+        notifications.configure(None)
         background.configure(None)
         await runner.close()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or Settings.from_env()
+    settings = process_settings.install(settings or Settings.from_env())
+    subscribers.install()
     configure_logging(settings.log_level, settings.log_format)
     engine = db.configure_database(settings.database_url)
 

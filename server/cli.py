@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from server import settings as process_settings
 from server.settings import Settings, SettingsError
 
 
@@ -18,14 +19,15 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        return process_settings.install(Settings.from_env())
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 async def _with_db(settings: Settings, coro_fn: Any) -> Any:
-    from server import db
+    from server import db, subscribers
 
+    subscribers.install()
     try:
         engine = db.configure_database(settings.database_url)
     except SettingsError as exc:

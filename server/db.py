@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -14,7 +15,10 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from server.lib.logs import get_logger
 from server.settings import SettingsError
+
+log = get_logger("naryad.db")
 
 SQLITE_BUSY_TIMEOUT_S = 30
 # Piccolo's joins are LEFT JOINs that follow foreign keys out of the table being
@@ -90,13 +94,86 @@ def is_sqlite(engine: Engine | None = None) -> bool:
     return (engine or current_engine()).engine_type == "sqlite"
 
 
-def transaction() -> contextlib.AbstractAsyncContextManager[object]:
-    """A write transaction. On SQLite it takes the write lock up front (IMMEDIATE),
-    so two writers queue on the busy timeout instead of failing on upgrade."""
+# --- the unit of work ---------------------------------------------------------------------
+#
+# One transaction per unit of work, however deeply services nest: the outermost
+# `transaction()` opens it, inner ones become savepoints (an inner failure that the caller
+# catches undoes only the inner writes). Side effects — delivering notifications, enqueueing
+# jobs, replying on Telegram — are registered with `on_commit()` and run only after the
+# outermost transaction has committed, never after a rollback (Zulip's transaction.on_commit).
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class _Unit:
+    __slots__ = ("after_commit",)
+
+    def __init__(self) -> None:
+        self.after_commit: list[tuple[str, AfterCommit]] = []
+
+
+_unit: contextvars.ContextVar[_Unit | None] = contextvars.ContextVar("naryad_unit", default=None)
+
+
+def in_transaction() -> bool:
+    return _unit.get() is not None
+
+
+async def on_commit(callback: AfterCommit, *, name: str = "") -> None:
+    """Run `callback` once the outermost transaction commits; drop it on rollback.
+    Outside a transaction the change is already committed: it runs now."""
+    entry = (name or getattr(callback, "__qualname__", "callback"), callback)
+    unit = _unit.get()
+    if unit is None:
+        await _run_after_commit([entry])
+    else:
+        unit.after_commit.append(entry)
+
+
+async def _run_after_commit(callbacks: list[tuple[str, AfterCommit]]) -> None:
+    for name, callback in callbacks:
+        try:
+            await callback()
+        except Exception as exc:
+            # The change is committed; a lost kick is recovered by the sweeps.
+            log.warning("after-commit action failed", action=name, error=repr(exc))
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """A write transaction, or a savepoint inside one.
+
+    On SQLite the outermost one takes the write lock up front (IMMEDIATE), so two writers
+    queue on the busy timeout instead of failing on upgrade."""
+    unit = _unit.get()
     engine = current_engine()
-    if isinstance(engine, SQLiteEngine):
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
+    if unit is not None:
+        current = engine.current_transaction.get()
+        assert current is not None, "a unit of work without a database transaction"
+        savepoint = await current.savepoint()
+        mark = len(unit.after_commit)
+        try:
+            yield
+        except BaseException:
+            await savepoint.rollback_to()
+            del unit.after_commit[mark:]
+            raise
+        await savepoint.release()
+        return
+    if engine.current_transaction.get() is not None:
+        raise RuntimeError("a Piccolo transaction was opened outside db.transaction()")
+    unit = _Unit()
+    token = _unit.set(unit)
+    try:
+        if isinstance(engine, SQLiteEngine):
+            async with engine.transaction(transaction_type=TransactionType.immediate):
+                yield
+        else:
+            async with engine.transaction():
+                yield
+    finally:
+        _unit.reset(token)
+    await _run_after_commit(unit.after_commit)
 
 
 @contextlib.asynccontextmanager

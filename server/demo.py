@@ -13,11 +13,12 @@ from typing import Any
 import msgspec
 
 from server.accounts import service as accounts
-from server.accounts.schemas import Actor, UserIn
+from server.accounts.schemas import UserIn
 from server.accounts.tables import User
 from server.clients import service as clients
 from server.clients.schemas import ContactIn, CounterpartyIn, SiteIn
 from server.lib import clock
+from server.lib.actor import Actor
 from server.tasks import service as tasks
 from server.tasks import transitions
 from server.tasks.schemas import TaskIn

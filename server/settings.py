@@ -91,3 +91,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def jobs_in_process(self) -> bool:
         return self.redis_url is None
+
+
+# One Settings per process, injected at start-up (create_app, the worker, the CLI, the
+# test harness); services read it here instead of the environment.
+_installed: Settings | None = None
+
+
+def install(settings: Settings) -> Settings:
+    global _installed
+    _installed = settings
+    return settings
+
+
+def current() -> Settings:
+    if _installed is None:
+        raise RuntimeError("settings are not installed: call server.settings.install() at start-up")
+    return _installed

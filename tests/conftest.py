@@ -13,7 +13,14 @@ import asyncpg
 import pytest
 from naryad_harness import PG_URL, ROOT, Backend, Server, _clean, _with_database
 
-from server import db
+from server import db, subscribers
+from server import settings as process_settings
+from server.settings import Settings
+
+# Tests that call the services in this process need what a server process installs at
+# start-up: its settings and the event subscribers.
+process_settings.install(Settings.from_env({}))
+subscribers.install()
 
 
 @pytest.fixture(scope="session")

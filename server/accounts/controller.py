@@ -6,8 +6,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 
 from server.accounts import service
-from server.accounts.schemas import Actor, GroupIn, GroupOut, LoginIn, LoginOut, UserIn, UserOut
-from server.lib.auth import DIRECTORY_WRITERS, EMPLOYEES, PUBLIC, SESSION_COOKIE, token_from
+from server.accounts.auth import SESSION_COOKIE, token_from
+from server.accounts.schemas import GroupIn, GroupOut, LoginIn, LoginOut, UserIn, UserOut
+from server.lib.actor import Actor
+from server.lib.guards import DIRECTORY_WRITERS, EMPLOYEES, PUBLIC
 from server.settings import Settings
 
 

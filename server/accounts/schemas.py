@@ -4,9 +4,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Role = Literal["admin", "office", "engineer", "checker", "client"]
-ROLES: tuple[str, ...] = ("admin", "office", "engineer", "checker", "client")
-EMPLOYEE_ROLES = frozenset({"admin", "office", "engineer", "checker"})
+from server.lib.actor import RoleName as Role
+
 Id = Annotated[int, msgspec.Meta(ge=1)]
 
 
@@ -55,21 +54,3 @@ class UserOut(msgspec.Struct):
 class LoginOut(msgspec.Struct):
     token: str
     user: UserOut
-
-
-class Actor(msgspec.Struct, frozen=True):
-    """The authenticated caller, as services see it."""
-
-    id: int
-    login: str
-    full_name: str
-    roles: frozenset[str]
-    group_ids: frozenset[int]
-    counterparty_id: int | None
-
-    def has_role(self, *roles: str) -> bool:
-        return bool(self.roles.intersection(roles))
-
-    @property
-    def is_client_only(self) -> bool:
-        return not self.roles & EMPLOYEE_ROLES

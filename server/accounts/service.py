@@ -12,10 +12,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from server import db
-from server.accounts.schemas import EMPLOYEE_ROLES, Actor, GroupOut, UserIn, UserOut
+from server.accounts.schemas import GroupOut, UserIn, UserOut
 from server.accounts.tables import AuthToken, Group, Membership, User
 from server.clients.tables import Counterparty
 from server.lib import clock
+from server.lib.actor import EMPLOYEE_ROLES, Actor
 from server.lib.addresses import is_email
 from server.lib.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 

@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 
-from server.accounts.schemas import Actor
 from server.attachments import service
 from server.attachments.schemas import AttachmentIn, AttachmentOut
-from server.lib.auth import ANYONE
+from server.lib.actor import Actor
+from server.lib.guards import ANYONE
 from server.tasks import idempotency
 
 AttachmentRequest = Request[Actor, str, Any]

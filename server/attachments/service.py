@@ -14,10 +14,10 @@ import re
 from typing import Any
 
 from server import db
-from server.accounts.schemas import Actor
 from server.attachments.schemas import AttachmentFile, AttachmentIn, AttachmentOut
 from server.attachments.tables import TaskAttachment
 from server.lib import clock
+from server.lib.actor import Actor
 from server.lib.errors import InvalidInput, NotFound
 from server.tasks import service as tasks
 from server.tasks.schemas import UserRef

@@ -18,7 +18,7 @@ from server.channels.schemas import (
     TelegramChatIn,
     TelegramChatOut,
 )
-from server.lib.auth import ADMIN, DIRECTORY_WRITERS, PUBLIC
+from server.lib.guards import ADMIN, DIRECTORY_WRITERS, PUBLIC
 from server.settings import Settings
 
 

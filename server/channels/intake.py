@@ -17,10 +17,11 @@ from server.lib import clock
 from server.lib.errors import DomainError
 from server.lib.logs import get_logger
 from server.notifications.tables import Notification
-from server.settings import Settings
+from server.settings import current as current_settings
 from server.tasks import service as tasks
 from server.tasks import transitions
 from server.tasks.schemas import TaskIn
+from server.tasks.statuses import CLOSED
 from server.tasks.tables import Task, Template
 
 log = get_logger("naryad.channels.mail")
@@ -32,11 +33,11 @@ REOPEN_TEMPLATE = "remote_support"
 
 
 def max_message_bytes() -> int:
-    return Settings.from_env().mail_max_bytes
+    return current_settings().mail_max_bytes
 
 
 def max_attachment_bytes() -> int:
-    return Settings.from_env().mail_max_attachment_bytes
+    return current_settings().mail_max_attachment_bytes
 
 
 async def receive_mail(
@@ -356,7 +357,7 @@ async def _reply(
     row: InboundMail, mail: mailparse.ParsedMail, task: dict[str, Any]
 ) -> IntakeResult:
     """R6: a client's reply on a thread."""
-    if task["status"] in ("completed", "cancelled"):
+    if task["status"] in CLOSED:
         template = (
             await Template.select(Template.channels)
             .where(Template.code == REOPEN_TEMPLATE)

@@ -11,7 +11,7 @@ from server.clients.schemas import (
     SiteIn,
     SiteOut,
 )
-from server.lib.auth import DIRECTORY_WRITERS, EMPLOYEES
+from server.lib.guards import DIRECTORY_WRITERS, EMPLOYEES
 
 
 class ClientsController(Controller):

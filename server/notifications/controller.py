@@ -4,8 +4,8 @@ from typing import Any, Literal
 
 from litestar import Controller, Request, get, post, put
 
-from server.accounts.schemas import Actor
-from server.lib.auth import ADMIN
+from server.lib.actor import Actor
+from server.lib.guards import ADMIN
 from server.notifications import service
 from server.notifications.schemas import (
     NotificationOut,

@@ -1,10 +1,10 @@
 """Notifications: who hears about which task event, the outbox, and its delivery states.
 
-`notify()` runs inside the transaction of the change it reports (task transitions, task
-creation, comments) and writes one outbox row per recipient × channel, so a change that
-rolls back notifies nobody. After the commit the caller hands the returned ids to
-`deliver_soon()`, which passes them to the process's dispatcher (arq jobs, or asyncio
-tasks when there is no Redis). Deliveries claim a row with a conditional UPDATE, so a
+The subscribers (server/notifications/subscribers.py) call `notify()` inside the
+transaction of the change an event reports; it writes one outbox row per recipient ×
+channel, so a change that rolls back notifies nobody, and registers the delivery kick with
+`db.on_commit`, so the process's dispatcher (arq jobs, or asyncio tasks when there is no
+Redis) sees only committed rows. Deliveries claim a row with a conditional UPDATE, so a
 duplicate job, a retry or a parallel sweep never sends a row twice.
 """
 
@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from piccolo.columns.combination import Or
 
+from server import db
 from server.accounts.tables import Membership, User
 from server.clients.tables import Contact
 from server.lib import clock
@@ -33,6 +36,8 @@ from server.notifications.schemas import (
 )
 from server.notifications.tables import Notification, NotificationPreference, PushSubscription
 from server.settings import Settings
+from server.settings import current as current_settings
+from server.tasks.statuses import Status
 from server.tasks.tables import Comment, Task
 
 log = get_logger("naryad.notifications")
@@ -40,17 +45,12 @@ log = get_logger("naryad.notifications")
 # What a process does with freshly committed notification ids (set at start-up).
 Dispatcher = Callable[[list[int]], Awaitable[None]]
 _dispatcher: Dispatcher | None = None
-_settings: Settings | None = None
 
 
-def configure(settings: Settings, dispatcher: Dispatcher | None) -> None:
+def configure(dispatcher: Dispatcher | None) -> None:
     """Called once at start-up by the API process, the worker or a test."""
-    global _dispatcher, _settings
-    _settings, _dispatcher = settings, dispatcher
-
-
-def settings() -> Settings:
-    return _settings or Settings.from_env()
+    global _dispatcher
+    _dispatcher = dispatcher
 
 
 def mail_domain(s: Settings) -> str:
@@ -64,9 +64,10 @@ def message_id_for(notification_id: int, created_at: dt.datetime, domain: str) -
     return f"<naryad.{notification_id}.{stamp}@{domain}>"
 
 
-async def deliver_soon(ids: list[int]) -> None:
-    """Kick delivery of committed rows. Never raises: the periodic sweep delivers anything a
-    lost kick (no dispatcher, Redis down, process killed) leaves pending."""
+async def _deliver_soon(ids: list[int]) -> None:
+    """Kick delivery of committed rows (runs after the commit). Never raises: the periodic
+    sweep delivers anything a lost kick (no dispatcher, Redis down, process killed) leaves
+    pending."""
     if not ids or _dispatcher is None:
         return
     try:
@@ -78,7 +79,30 @@ async def deliver_soon(ids: list[int]) -> None:
 # --- who hears about what ---------------------------------------------------------------
 
 
-async def _task_facts(task_id: int) -> dict[str, Any]:
+class TaskFacts(msgspec.Struct):
+    """What a notification says about its task, and who is around it."""
+
+    id: int
+    number: int
+    title: str
+    status: str
+    template: str
+    counterparty: str | None
+    group_id: int | None
+    assignee_id: int | None
+    requester_user_id: int | None
+    requester_contact_id: int | None
+
+
+class Audience(msgspec.Struct):
+    """Who hears of one event, and which message they get."""
+
+    message: str
+    users: list[int] = msgspec.field(default_factory=list)
+    contacts: list[int] = msgspec.field(default_factory=list)
+
+
+async def _task_facts(task_id: int) -> TaskFacts:
     row = (
         await Task.select(
             Task.id,
@@ -87,7 +111,6 @@ async def _task_facts(task_id: int) -> dict[str, Any]:
             Task.status,
             Task.group.id,
             Task.assignee.id,
-            Task.assignee.full_name,
             Task.requester_user.id,
             Task.requester_contact.id,
             Task.template.code,
@@ -97,7 +120,18 @@ async def _task_facts(task_id: int) -> dict[str, Any]:
         .first()
     )
     assert row is not None, f"task {task_id} vanished inside its own transaction"
-    return row
+    return TaskFacts(
+        id=row["id"],
+        number=row["number"] or row["id"],
+        title=row["title"],
+        status=row["status"],
+        template=row["template.code"],
+        counterparty=row["counterparty.name"],
+        group_id=row["group.id"],
+        assignee_id=row["assignee.id"],
+        requester_user_id=row["requester_user.id"],
+        requester_contact_id=row["requester_contact.id"],
+    )
 
 
 async def _group_members(group_id: int | None, role: str | None = None) -> list[int]:
@@ -111,84 +145,122 @@ async def _group_members(group_id: int | None, role: str | None = None) -> list[
     return [r["user.id"] for r in rows if role is None or role in (r["user.roles"] or [])]
 
 
+async def _created(task: TaskFacts, _: dict[str, Any]) -> Audience:
+    if task.status == Status.NEW:
+        return Audience("task_new", users=await _group_members(task.group_id, "engineer"))
+    if task.status == Status.ACCEPTED and task.assignee_id:
+        return Audience("assigned", users=[task.assignee_id])
+    return Audience("created")
+
+
+async def _assigned(_: TaskFacts, data: dict[str, Any]) -> Audience:
+    return Audience("assigned", users=[data["assignee_id"]])
+
+
+async def _done(task: TaskFacts, _: dict[str, Any]) -> Audience:
+    return Audience("done_check", users=await _group_members(task.group_id, "checker"))
+
+
+async def _returned(task: TaskFacts, _: dict[str, Any]) -> Audience:
+    return Audience("returned", users=[task.assignee_id] if task.assignee_id else [])
+
+
+def _to_named(kind: str) -> Callable[[TaskFacts, dict[str, Any]], Awaitable[Audience]]:
+    """Events that name their recipients: a client's reply (the employee who last wrote),
+    SLA automations (the manager, or the assignee)."""
+
+    async def audience(_: TaskFacts, data: dict[str, Any]) -> Audience:
+        return Audience(kind, users=list(data.get("notify") or []))
+
+    return audience
+
+
+async def _completed(task: TaskFacts, _: dict[str, Any]) -> Audience:
+    if task.requester_contact_id:
+        return Audience("completed", contacts=[task.requester_contact_id])
+    if task.requester_user_id:
+        return Audience("completed", users=[task.requester_user_id])
+    return Audience("completed")
+
+
+async def _comment(task: TaskFacts, data: dict[str, Any]) -> Audience:
+    # Only public comments reach clients (R6).
+    if data.get("public") and task.requester_contact_id:
+        return Audience("client_comment", contacts=[task.requester_contact_id])
+    return Audience("comment")
+
+
+_AUDIENCES: dict[str, Callable[[TaskFacts, dict[str, Any]], Awaitable[Audience]]] = {
+    "created": _created,
+    "assigned": _assigned,
+    "redirected": _assigned,
+    "done": _done,
+    "returned": _returned,
+    "client_reply": _to_named("client_reply"),
+    "escalated": _to_named("escalated"),
+    "reminded": _to_named("reminded"),
+    "completed": _completed,
+    "approved": _completed,
+    "completed_automatically": _completed,
+    "comment": _comment,
+}
+
+
 async def _recipients(
-    task: dict[str, Any], kind: str, actor_id: int | None, data: dict[str, Any]
-) -> tuple[str, list[int], list[int]]:
-    """(message kind, user ids, contact ids) for one task event."""
-    users: list[int] = []
-    contacts: list[int] = []
-    message = kind
-    if kind == "created":
-        if task["status"] == "new":
-            message = "task_new"
-            users = await _group_members(task["group.id"], "engineer")
-        elif task["status"] == "accepted" and task["assignee.id"]:
-            message = "assigned"
-            users = [task["assignee.id"]]
-    elif kind in ("assigned", "redirected"):
-        message = "assigned"
-        users = [data["assignee_id"]]
-    elif kind == "done":
-        message = "done_check"
-        users = await _group_members(task["group.id"], "checker")
-    elif kind == "returned":
-        users = [task["assignee.id"]] if task["assignee.id"] else []
-    elif kind == "client_reply":
-        users = list(data.get("notify") or [])
-    elif kind in ("escalated", "reminded"):
-        # SLA automations (R10) name their recipients: the manager, or the assignee.
-        users = list(data.get("notify") or [])
-    elif kind in ("completed", "approved", "completed_automatically"):
-        message = "completed"
-        if task["requester_contact.id"]:
-            contacts = [task["requester_contact.id"]]
-        elif task["requester_user.id"]:
-            users = [task["requester_user.id"]]
-    elif kind == "comment" and data.get("public") and task["requester_contact.id"]:
-        message = "client_comment"
-        contacts = [task["requester_contact.id"]]
-    else:
-        return message, [], []
-    return message, [u for u in dict.fromkeys(users) if u != actor_id], contacts
+    task: TaskFacts, kind: str, actor_id: int | None, data: dict[str, Any]
+) -> Audience:
+    """Who hears of one task event; nobody is told of what they did themselves."""
+    pick = _AUDIENCES.get(kind)
+    if pick is None:
+        return Audience(kind)
+    audience = await pick(task, data)
+    audience.users = [u for u in dict.fromkeys(audience.users) if u and u != actor_id]
+    return audience
+
+
+async def _comment_body(kind: str, data: dict[str, Any]) -> str:
+    if kind not in ("comment", "client_reply"):
+        return ""
+    comment = await Comment.select(Comment.body).where(Comment.id == data["comment_id"]).first()
+    return comment["body"] if comment else ""
 
 
 async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, Any]) -> list[int]:
-    """Write the outbox rows for one task event; call inside the change's transaction.
-
-    Returns the new notification ids for `deliver_soon()` after the commit."""
+    """Write the outbox rows for one task event, inside the change's transaction; their
+    delivery is kicked after the commit. Returns the new notification ids."""
     task = await _task_facts(task_id)
-    message, user_ids, contact_ids = await _recipients(task, kind, actor_id, data)
+    audience = await _recipients(task, kind, actor_id, data)
+    mentioned = [u for u in data.get("mentions") or [] if u != actor_id and u not in audience.users]
+    if not (audience.users or audience.contacts or (kind == "comment" and mentioned)):
+        return []
     actor_name = ""
     if actor_id is not None:
         actor = await User.select(User.full_name).where(User.id == actor_id).first()
         actor_name = actor["full_name"] if actor else ""
     context: dict[str, Any] = {
         "task_id": task_id,
-        "number": task["number"] or task_id,
-        "title": task["title"],
-        "template": task["template.code"],
-        "counterparty": task["counterparty.name"],
-        "status": task["status"],
+        "number": task.number,
+        "title": task.title,
+        "template": task.template,
+        "counterparty": task.counterparty,
+        "status": task.status,
         "actor": actor_name,
         "actor_id": actor_id,
         "reason": data.get("reason", ""),
         # SLA automations: which one fired and its timer, worded by each template's language
         "automation": data.get("automation", ""),
         "minutes": data.get("minutes", ""),
+        "body": await _comment_body(kind, data),
     }
-    comment_body = ""
-    if kind in ("comment", "client_reply"):
-        comment = await Comment.select(Comment.body).where(Comment.id == data["comment_id"]).first()
-        comment_body = comment["body"] if comment else ""
     ids: list[int] = []
-    if contact_ids:
-        # Only public comments reach clients (R6): their text is the comment itself.
-        ids += await _to_contacts(task_id, message, contact_ids, {**context, "body": comment_body})
-    if user_ids:
-        ids += await _to_users(task_id, message, user_ids, {**context, "body": comment_body})
-    mentioned = [u for u in data.get("mentions") or [] if u != actor_id and u not in user_ids]
+    if audience.contacts:
+        ids += await _to_contacts(task_id, audience.message, audience.contacts, context)
+    if audience.users:
+        ids += await _to_users(task_id, audience.message, audience.users, context)
     if kind == "comment" and mentioned:
-        ids += await _to_users(task_id, "mention", mentioned, {**context, "body": comment_body})
+        ids += await _to_users(task_id, "mention", mentioned, context)
+    if ids:
+        await db.on_commit(partial(_deliver_soon, ids), name="deliver notifications")
     return ids
 
 
@@ -258,7 +330,7 @@ async def _to_contacts(
 ) -> list[int]:
     """Client e-mail: each message answers the previous one of the task's client thread."""
     contacts = await Contact.select(Contact.id, Contact.email).where(Contact.id.is_in(contact_ids))
-    domain = mail_domain(settings())
+    domain = mail_domain(current_settings())
     now = clock.now()
     ids = []
     for contact in contacts:
@@ -428,8 +500,6 @@ async def get_preferences(user_id: int) -> PreferencesOut:
 
 
 async def set_preferences(user_id: int, data: PreferencesIn) -> PreferencesOut:
-    from server import db
-
     unknown = sorted(set(data.notification_channels) - set(CHANNELS))
     if unknown:
         raise InvalidInput(
@@ -452,8 +522,6 @@ async def set_preferences(user_id: int, data: PreferencesIn) -> PreferencesOut:
 
 
 async def add_push_subscription(user_id: int, data: PushSubscriptionIn) -> PushSubscriptionOut:
-    from server import db
-
     if not data.endpoint.startswith(("https://", "http://")):
         raise InvalidInput("endpoint must be the push service URL the browser gave")
     async with db.transaction():

@@ -10,9 +10,9 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 
-from server.accounts.schemas import Actor
-from server.lib.auth import ADMIN, ANYONE, EMPLOYEES
+from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
+from server.lib.guards import ADMIN, ANYONE, EMPLOYEES
 from server.pricing import documents, price_list, service, signatures
 from server.pricing.documents import DocumentConfig
 from server.pricing.schemas import (

@@ -24,14 +24,15 @@ import weasyprint
 from printing.documents import Company, Language, Signature, SpecLine, TaskDocument
 from printing.fetcher import PACKAGE_ROOT
 from printing.render import KINDS, Kind, RenderTimeout, render_async
-from server.accounts.schemas import Actor
 from server.accounts.tables import User
 from server.clients.tables import Contact, Counterparty
 from server.lib import clock
+from server.lib.actor import Actor
 from server.lib.errors import DomainError, InvalidInput, NotFound
 from server.pricing import service, signatures
 from server.pricing.tables import StoredDocument
 from server.settings import Settings
+from server.settings import current as current_settings
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskOut
 
@@ -54,8 +55,8 @@ class DocumentConfig(msgspec.Struct, frozen=True, kw_only=True):
     print_settings: Settings
 
     @classmethod
-    def from_env(cls) -> DocumentConfig:
-        settings = Settings.from_env()
+    def current(cls) -> DocumentConfig:
+        settings = current_settings()
         return cls(public_url=settings.public_url, print_settings=settings)
 
 
@@ -271,7 +272,7 @@ async def ensure_documents(
 
     For the job run when a visit is done (or its data change). Idempotent: with unchanged data
     it renders nothing and adds no row; a task that no longer exists is a no-op."""
-    config = config or DocumentConfig.from_env()
+    config = config or DocumentConfig.current()
     try:
         task = await tasks.get_task_unchecked(task_id)
     except NotFound:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from printing.totals import HUNDRED, KOPECK
-from server.accounts.schemas import Actor
+from server.lib.actor import Actor
 from server.lib.errors import Forbidden, InvalidInput
 
 # The largest values the NUMERIC(12, …) columns hold (see tables.py for why 12 digits).

@@ -16,8 +16,8 @@ import asyncpg
 import msgspec
 
 from server import db
-from server.accounts.schemas import Actor
 from server.lib import clock
+from server.lib.actor import Actor
 from server.lib.errors import Conflict, NotFound
 from server.lib.search import contains_pattern
 from server.pricing import fields

@@ -19,8 +19,8 @@ import msgspec
 from printing.documents import MAX_LINES
 from printing.totals import LineAmounts, line_amounts, price_lines
 from server import db
-from server.accounts.schemas import Actor
 from server.lib import clock
+from server.lib.actor import Actor
 from server.lib.errors import Conflict, InvalidInput, NotFound
 from server.pricing import fields
 from server.pricing.price_list import find_price_item
@@ -34,7 +34,8 @@ from server.pricing.schemas import (
 )
 from server.pricing.tables import SpecificationLine, SpecificationUnlock
 from server.tasks import service as tasks
-from server.tasks.schemas import CLOSED_STATUSES, UserRef
+from server.tasks.schemas import UserRef
+from server.tasks.statuses import CLOSED
 from server.tasks.tables import Task
 
 
@@ -59,7 +60,7 @@ async def _is_unlocked(task_id: int) -> bool:
 
 
 async def _require_editable(task: dict[str, Any]) -> None:
-    if task["status"] in CLOSED_STATUSES and not await _is_unlocked(task["id"]):
+    if task["status"] in CLOSED and not await _is_unlocked(task["id"]):
         raise Conflict(
             f"the specification of task #{task['number']} is locked: the task is "
             f"{task['status']!r}; an admin can unlock it "
@@ -155,7 +156,7 @@ async def get_specification(actor: Actor, task_id: int) -> SpecificationOut:
     t = pricing.totals
     return SpecificationOut(
         task_id=task_id,
-        locked=task.status in CLOSED_STATUSES and not unlocked,
+        locked=task.status in CLOSED and not unlocked,
         unlocked=unlocked,
         lines=[_line_out(r, a) for r, a in zip(rows, pricing.lines, strict=True)],
         totals=TotalsOut(
@@ -385,7 +386,7 @@ async def unlock_specification(
     await tasks.get_task(actor, task_id)
     async with db.transaction():
         task = await locked_task(task_id)
-        if task["status"] not in CLOSED_STATUSES:
+        if task["status"] not in CLOSED:
             raise Conflict(
                 f"the specification of task #{task['number']} is not locked: it stays "
                 f"editable until the task is completed (it is {task['status']!r})"
@@ -409,7 +410,7 @@ async def lock_specification(
     await tasks.get_task(actor, task_id)
     async with db.transaction():
         task = await locked_task(task_id)
-        if task["status"] not in CLOSED_STATUSES:
+        if task["status"] not in CLOSED:
             raise Conflict(
                 f"the specification of task #{task['number']} locks by itself when the task "
                 f"is completed or cancelled (it is {task['status']!r})"

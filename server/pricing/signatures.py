@@ -15,9 +15,9 @@ from typing import Any
 
 from printing.documents import MAX_SIGNATURE_SIDE
 from server import db
-from server.accounts.schemas import Actor
 from server.accounts.tables import User
 from server.lib import clock
+from server.lib.actor import Actor
 from server.lib.errors import Conflict, InvalidInput, NotFound
 from server.pricing import fields
 from server.pricing.schemas import SignatureOut
@@ -25,7 +25,7 @@ from server.pricing.service import locked_task
 from server.pricing.tables import TaskSignature
 from server.tasks import service as tasks
 from server.tasks.schemas import UserRef
-from server.tasks.workflow import OPEN_WORK
+from server.tasks.statuses import OPEN_WORK
 
 # A signature from a phone's canvas is a few tens of KB.
 SIGNATURE_MAX_BYTES = 512 * 1024

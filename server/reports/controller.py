@@ -6,8 +6,8 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
-from server.accounts.schemas import Actor
-from server.lib.auth import DIRECTORY_WRITERS
+from server.lib.actor import Actor
+from server.lib.guards import DIRECTORY_WRITERS
 from server.reports import service
 from server.settings import Settings
 from server.tasks.controller import parse_task_filter

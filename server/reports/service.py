@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import msgspec
 from openpyxl import Workbook
 
-from server.accounts.schemas import Actor
 from server.lib import clock
+from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
-from server.sla.targets import CLOSED, is_overdue
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskFilter, TaskOut
+from server.tasks.statuses import CLOSED, is_overdue
 from server.tasks.tables import Task
 
 WORKING = ("accepted", "en_route", "in_progress", "waiting_client")

@@ -4,7 +4,7 @@ import datetime as dt
 
 from litestar import Controller, get, patch, post, put
 
-from server.lib.auth import ADMIN, DIRECTORY_WRITERS
+from server.lib.guards import ADMIN, DIRECTORY_WRITERS
 from server.sla import admin, service
 from server.sla.schemas import (
     AutomationOut,

@@ -20,10 +20,9 @@ import msgspec
 from server import db
 from server.accounts.tables import Membership, User
 from server.clients.tables import Counterparty
-from server.lib import clock
+from server.lib import clock, events
 from server.lib.errors import Conflict
 from server.lib.logs import get_logger
-from server.notifications import service as notifications
 from server.sla.calendar import (
     WorkCalendar,
     add_working_minutes,
@@ -31,7 +30,10 @@ from server.sla.calendar import (
     working_minutes_between,
 )
 from server.sla.tables import Automation, Calendar, CalendarDay, Fired, Rule
-from server.sla.targets import PAUSING
+from server.tasks import service as tasks
+from server.tasks import transitions
+from server.tasks.events import AutomationSignalled
+from server.tasks.statuses import PAUSING, Channel
 from server.tasks.tables import Task
 
 log = get_logger("naryad.sla")
@@ -103,7 +105,7 @@ async def matching_rule(
 async def set_targets(
     task_id: int, template_id: int, priority: str, counterparty_id: int | None, now: dt.datetime
 ) -> None:
-    """Reaction and resolution targets at creation; call inside the creating transaction."""
+    """Reaction and resolution targets at creation (inside the creating transaction)."""
     rule = await matching_rule(template_id, priority, counterparty_id)
     values: dict[Any, Any] = {Task.status_changed_at: now}
     if rule is not None:
@@ -189,19 +191,20 @@ async def _fire(
     occurrence: str,
     now: dt.datetime,
     data: dict[str, Any],
-    action: Callable[[], Awaitable[list[int]]],
+    action: Callable[[], Awaitable[None]],
 ) -> bool:
+    """Record the firing and act in one transaction; what the action's events send
+    leaves after the commit."""
     try:
         async with db.transaction():
             await Fired.insert(
                 Fired(task=task_id, kind=kind, occurrence=occurrence, fired_at=now, data=data)
             )
-            outbox = await action()
+            await action()
     except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
         return False  # another sweep fired it first
     except Conflict:
         return False  # the task changed meanwhile; the next sweep looks again
-    await notifications.deliver_soon(outbox)  # after commit only
     log.info("sla fired", task=task_id, kind=kind, **data)
     return True
 
@@ -221,30 +224,34 @@ async def manager_ids(automation: dict[str, Any]) -> list[int]:
 
 def _action(
     kind: str, task_id: int, minutes: int, data: dict[str, Any], now: dt.datetime
-) -> Callable[[], Awaitable[list[int]]]:
-    """What an automation does to one task, through the task and notification services;
-    returns the outbox rows to deliver after the commit."""
-    from server.tasks import service as tasks
-    from server.tasks import transitions
+) -> Callable[[], Awaitable[None]]:
+    """What an automation does to one task, through the task services."""
 
-    async def signal(event_kind: str) -> list[int]:
+    async def signal(event_kind: str) -> None:
         event = {"automation": kind, **data}
-        await tasks.record_event(task_id, None, event_kind, "system", event, at=now)
-        return await notifications.notify(task_id, event_kind, None, event)
+        await tasks.record_event(task_id, None, event_kind, Channel.SYSTEM, event, at=now)
+        await events.emit(
+            AutomationSignalled(
+                task_id=task_id,
+                kind=event_kind,
+                automation=kind,
+                notify=list(data.get("notify") or []),
+                minutes=minutes,
+                at=now,
+            )
+        )
 
-    async def escalate() -> list[int]:
-        return await signal("escalated")
+    async def escalate() -> None:
+        await signal("escalated")
 
-    async def remind() -> list[int]:
-        return await signal("reminded")
+    async def remind() -> None:
+        await signal("reminded")
 
-    async def release() -> list[int]:
+    async def release() -> None:
         await transitions.release_unanswered(task_id, minutes)
-        return []
 
-    async def complete() -> list[int]:
+    async def complete() -> None:
         await transitions.autocomplete_task(task_id, minutes)
-        return []
 
     return {
         "unaccepted_notify": escalate,
@@ -257,8 +264,6 @@ def _action(
 
 async def run_sla_sweep(now: dt.datetime | None = None) -> SweepReport:
     """Fire every due R10 automation once, and bring back due postponed tasks (R11)."""
-    from server.tasks import transitions
-
     now = now or clock.now()
     fired = dict.fromkeys(AUTOMATIONS, 0)
     automations = await Automation.select().where(

@@ -4,9 +4,9 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 
-from server.accounts.schemas import Actor
-from server.lib.auth import ANYONE, EMPLOYEES
+from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
+from server.lib.guards import ANYONE, EMPLOYEES
 from server.settings import Settings
 from server.tasks import idempotency, service, transitions
 from server.tasks.schemas import (

@@ -6,18 +6,6 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 Id = Annotated[int, msgspec.Meta(ge=1)]
-STATUSES: tuple[str, ...] = (
-    "new",
-    "accepted",
-    "en_route",
-    "in_progress",
-    "waiting_client",
-    "done",
-    "completed",
-    "postponed",
-    "cancelled",
-)
-CLOSED_STATUSES = frozenset({"completed", "cancelled"})
 Channel = Literal["ui", "phone", "telegram", "email"]
 Priority = Literal["low", "normal", "high", "urgent"]
 
@@ -107,6 +95,9 @@ class TaskOut(msgspec.Struct):
     due_reaction_at: dt.datetime | None = None
     due_resolution_at: dt.datetime | None = None
     overdue: bool = False
+    # What the caller may do with the task now (accept, depart, done, approve…): the PWA
+    # shows its buttons from this instead of keeping a copy of the state machine.
+    actions: list[str] = msgspec.field(default_factory=list)
 
 
 class TaskPage(msgspec.Struct):

@@ -8,20 +8,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
+
 from server import db
-from server.accounts.schemas import Actor
 from server.accounts.tables import Group, User
 from server.clients import service as clients
 from server.clients.tables import Contact, Counterparty, Site
-from server.lib import clock
+from server.lib import clock, events
+from server.lib.actor import Actor
 from server.lib.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from server.lib.search import contains_pattern
-from server.notifications import service as notifications
-from server.sla import service as sla
-from server.sla.targets import is_overdue
+from server.tasks.events import TaskCreated
 from server.tasks.schemas import (
-    CLOSED_STATUSES,
-    STATUSES,
     CommentAuthor,
     CommentOut,
     EventOut,
@@ -35,7 +33,9 @@ from server.tasks.schemas import (
     TemplateOut,
     UserRef,
 )
+from server.tasks.statuses import CLOSED, STATUSES, Channel, Status, is_overdue
 from server.tasks.tables import Comment, Task, TaskEvent, Template
+from server.tasks.workflow import actions_for
 
 MAX_PAGE = 200
 
@@ -129,6 +129,111 @@ async def require_employee(user_id: int, field: str) -> dict[str, Any]:
     return row
 
 
+def require_channel(template: TemplateOut, channel: str) -> None:
+    """R3: the one check of a channel against a template, for every way tasks come in."""
+    if channel not in template.channels:
+        raise RuleViolation(
+            f"template {template.code!r} ({template.name}) does not take tasks through "
+            f"{channel!r}; it takes: {', '.join(template.channels) or 'none'}",
+            rule="R3",
+        )
+
+
+class _Placement(msgspec.Struct):
+    """Where a new task lands: its queue, its holder and its starting status."""
+
+    group_id: int | None
+    assignee_id: int | None
+    status: Status
+    accepted_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+
+
+async def _site_counterparty(site_id: int | None, counterparty_id: int | None) -> int | None:
+    """The counterparty implied by the site; a site of another counterparty is refused."""
+    if site_id is None:
+        return counterparty_id
+    site = await Site.select(Site.counterparty).where(Site.id == site_id).first()
+    if site is None:
+        raise InvalidInput(f"site_id {site_id}: no such site")
+    if counterparty_id is None:
+        return int(site["counterparty"])
+    if site["counterparty"] != counterparty_id:
+        raise InvalidInput(
+            f"site {site_id} belongs to another counterparty "
+            f"(id {site['counterparty']}), not to {counterparty_id}"
+        )
+    return counterparty_id
+
+
+async def _place(
+    actor: Actor | None,
+    data: TaskIn,
+    template: TemplateOut,
+    channel: str,
+    counterparty_id: int | None,
+    now: dt.datetime,
+) -> _Placement:
+    """R4 (queue or named assignee) and R9 (a phone request entered as completed)."""
+    if data.group_id is not None:
+        if not await Group.exists().where(Group.id == data.group_id):
+            raise InvalidInput(f"group_id {data.group_id}: no such group")
+        group_id: int | None = data.group_id
+    else:
+        group_id = template.default_group_id
+
+    assignee_id: int | None = None
+    if data.assignee_id is not None:
+        await require_employee(data.assignee_id, "assignee_id")
+        assignee_id = data.assignee_id
+    elif (
+        template.creator_is_default_assignee
+        and channel in (Channel.UI, Channel.PHONE)
+        and data.group_id is None
+        and actor is not None
+        and actor.has_role("engineer")
+        and template.default_group_id in actor.group_ids
+    ):
+        # R4: a remote engineer's own UI request is theirs unless they chose a group.
+        assignee_id = actor.id
+
+    if data.status != Status.COMPLETED:
+        if assignee_id is None:
+            return _Placement(group_id, None, Status.NEW)
+        return _Placement(group_id, assignee_id, Status.ACCEPTED, accepted_at=now)
+    if not template.allows_completed_on_creation:
+        raise RuleViolation(
+            f"only requests solved on the phone may be entered as completed; template "
+            f"{template.code!r} does not allow it (use remote_support)",
+            rule="R9",
+        )
+    if counterparty_id is None:
+        raise RuleViolation("a request entered as completed needs its counterparty", rule="R9")
+    assignee_id = assignee_id or (actor.id if actor else None)
+    return _Placement(group_id, assignee_id, Status.COMPLETED, accepted_at=now, completed_at=now)
+
+
+def _check_creation_request(actor: Actor | None, data: TaskIn) -> str:
+    """R1 and the request's own shape; returns the normalised title."""
+    if actor is not None and actor.is_client_only:
+        raise Forbidden("clients cannot create tasks here; write to support by e-mail")
+    if not data.template:
+        raise RuleViolation(
+            "every task needs a template: send 'template' (accounting, delivery, "
+            "field_visit, repair or remote_support; see GET /api/templates)",
+            rule="R1",
+        )
+    title = " ".join(data.title.split())
+    if not title:
+        raise InvalidInput("title must not be blank: say what needs doing")
+    if data.status not in (None, Status.COMPLETED):
+        raise InvalidInput(
+            f"status {data.status!r} cannot be set at creation; a task starts in its queue, "
+            "or as 'completed' for a request already solved by phone (R9)"
+        )
+    return title
+
+
 async def create_task(
     actor: Actor | None,
     data: TaskIn,
@@ -141,107 +246,32 @@ async def create_task(
     `actor` is None for channel intake (e-mail), where the requester is a contact
     (`data.requester_contact_id`) and no user creates the task; `counterparty_required=False`
     lets such a task through R2 without a counterparty (the channel flags it instead)."""
-    if actor is not None and actor.is_client_only:
-        raise Forbidden("clients cannot create tasks here; write to support by e-mail")
+    title = _check_creation_request(actor, data)
     channel = channel or data.channel
-    if not data.template:
-        raise RuleViolation(
-            "every task needs a template: send 'template' (accounting, delivery, "
-            "field_visit, repair or remote_support; see GET /api/templates)",
-            rule="R1",
-        )
-    title = " ".join(data.title.split())
-    if not title:
-        raise InvalidInput("title must not be blank: say what needs doing")
+    assert data.template is not None
     template = await get_template(data.template)
-    if channel not in template.channels:
-        raise RuleViolation(
-            f"template {template.code!r} does not take tasks through {channel!r}; "
-            f"it takes: {', '.join(template.channels)}",
-            rule="R3",
-        )
-    if data.status not in (None, "completed"):
-        raise InvalidInput(
-            f"status {data.status!r} cannot be set at creation; a task starts in its queue, "
-            "or as 'completed' for a request already solved by phone (R9)"
-        )
-
+    require_channel(template, channel)
     now = clock.now()
     async with db.transaction():
-        counterparty_id = data.counterparty_id
-        if data.site_id is not None:
-            site = await Site.select(Site.counterparty).where(Site.id == data.site_id).first()
-            if site is None:
-                raise InvalidInput(f"site_id {data.site_id}: no such site")
-            if counterparty_id is None:
-                counterparty_id = site["counterparty"]
-            elif site["counterparty"] != counterparty_id:
-                raise InvalidInput(
-                    f"site {data.site_id} belongs to another counterparty "
-                    f"(id {site['counterparty']}), not to {counterparty_id}"
-                )
+        counterparty_id = await _site_counterparty(data.site_id, data.counterparty_id)
         counterparty_id, counterparty_found_by = await _resolve_counterparty(
             template, title, counterparty_id, required=counterparty_required
         )
-
-        if data.group_id is not None:
-            if not await Group.exists().where(Group.id == data.group_id):
-                raise InvalidInput(f"group_id {data.group_id}: no such group")
-            group_id: int | None = data.group_id
-        else:
-            group_id = template.default_group_id
-
-        assignee_id: int | None = None
-        if data.assignee_id is not None:
-            await require_employee(data.assignee_id, "assignee_id")
-            assignee_id = data.assignee_id
-        elif (
-            template.creator_is_default_assignee
-            and channel in ("ui", "phone")
-            and data.group_id is None
-            and actor is not None
-            and actor.has_role("engineer")
-            and template.default_group_id in actor.group_ids
-        ):
-            # R4: a remote engineer's own UI request is theirs unless they chose a group.
-            assignee_id = actor.id
-
+        placement = await _place(actor, data, template, channel, counterparty_id, now)
         if data.requester_contact_id is not None and not await Contact.exists().where(
             Contact.id == data.requester_contact_id
         ):
             raise InvalidInput(f"requester_contact_id {data.requester_contact_id}: no such contact")
-
-        accepted_at: dt.datetime | None = None
-        completed_at: dt.datetime | None = None
-        if data.status == "completed":
-            if not template.allows_completed_on_creation:
-                raise RuleViolation(
-                    f"only requests solved on the phone may be entered as completed; template "
-                    f"{template.code!r} does not allow it (use remote_support)",
-                    rule="R9",
-                )
-            if counterparty_id is None:
-                raise RuleViolation(
-                    "a request entered as completed needs its counterparty", rule="R9"
-                )
-            assignee_id = assignee_id or (actor.id if actor else None)
-            accepted_at = completed_at = now
-            status = "completed"
-        else:
-            status = "accepted" if assignee_id is not None else "new"
-            if assignee_id is not None:
-                accepted_at = now
-
         task = Task(
             template=template.id,
             title=title,
             title_search=title.lower(),
             description=data.description.strip(),
-            status=status,
+            status=placement.status,
             counterparty=counterparty_id,
             site=data.site_id,
-            group=group_id,
-            assignee=assignee_id,
+            group=placement.group_id,
+            assignee=placement.assignee_id,
             requester_user=None if data.requester_contact_id or actor is None else actor.id,
             requester_contact=data.requester_contact_id,
             created_by=actor.id if actor else None,
@@ -251,13 +281,13 @@ async def create_task(
             version=1,
             created_at=now,
             updated_at=now,
-            accepted_at=accepted_at,
-            completed_at=completed_at,
+            status_changed_at=now,
+            accepted_at=placement.accepted_at,
+            completed_at=placement.completed_at,
         )
         await task.save()
         # The human number is the row id: unique, increasing, and free of races.
         await Task.update({Task.number: task.id}).where(Task.id == task.id)
-        await sla.set_targets(task.id, template.id, data.priority, counterparty_id, now)
         actor_id = actor.id if actor else None
         await record_event(
             task.id,
@@ -267,9 +297,9 @@ async def create_task(
             {
                 "template": template.code,
                 "title": title,
-                "status": status,
-                "group_id": group_id,
-                "assignee_id": assignee_id,
+                "status": placement.status,
+                "group_id": placement.group_id,
+                "assignee_id": placement.assignee_id,
                 "counterparty_id": counterparty_id,
                 "counterparty_found_by": counterparty_found_by,
                 "site_id": data.site_id,
@@ -278,11 +308,21 @@ async def create_task(
             internal=False,
             at=now,
         )
-        outbox = await notifications.notify(task.id, "created", actor_id, {})
-    await notifications.deliver_soon(outbox)  # after commit only
-    if actor is None:
-        return await get_task_unchecked(task.id)
-    return await get_task(actor, task.id)
+        await events.emit(
+            TaskCreated(
+                task_id=task.id,
+                actor_id=actor_id,
+                channel=channel,
+                template_id=template.id,
+                priority=data.priority,
+                counterparty_id=counterparty_id,
+                status=placement.status,
+                at=now,
+            )
+        )
+        if actor is None:
+            return await get_task_unchecked(task.id)
+        return await get_task(actor, task.id)
 
 
 async def record_event(
@@ -320,7 +360,8 @@ SELECT t.id, t.number, t.title, t.description, t.status, t.channel, t.completed_
     t.departed_at, t.arrived_at, t.done_at, t.checkin_distance_m, t.checkin_far,
     t.postponed_until, t.call_back, t.priority, t.due_reaction_at, t.due_resolution_at,
     t.reacted_at,
-    tpl.code AS "template.code",
+    tpl.code AS "template.code", tpl.has_departure AS "template.has_departure",
+    tpl.requires_check AS "template.requires_check",
     cp.id AS "counterparty.id", cp.name AS "counterparty.name",
     s.id AS "site.id", s.name AS "site.name", s.address AS "site.address",
     s.lat AS "site.lat", s.lon AS "site.lon",
@@ -364,7 +405,12 @@ class TaskQuery:
         return rows
 
 
-def _task_out(r: dict[str, Any]) -> TaskOut:
+class _RowFlags(msgspec.Struct):
+    has_departure: bool
+    requires_check: bool
+
+
+def _task_out(r: dict[str, Any], actor: Actor | None = None) -> TaskOut:
     requester: Requester | None = None
     if r["requester_contact.id"] is not None:
         requester = Requester("contact", r["requester_contact.id"], r["requester_contact.name"])
@@ -376,7 +422,7 @@ def _task_out(r: dict[str, Any]) -> TaskOut:
         template=r["template.code"],
         title=r["title"],
         description=r["description"],
-        status=r["status"],
+        status=Status(r["status"]),
         counterparty=Ref(r["counterparty.id"], r["counterparty.name"])
         if r["counterparty.id"] is not None
         else None,
@@ -412,6 +458,15 @@ def _task_out(r: dict[str, Any]) -> TaskOut:
             reacted_at=r["reacted_at"],
             due_resolution_at=r["due_resolution_at"],
         ),
+        actions=actions_for(
+            actor,
+            _RowFlags(bool(r["template.has_departure"]), bool(r["template.requires_check"])),
+            r["status"],
+            assignee_id=r["assignee.id"],
+            group_id=r["group.id"],
+        )
+        if actor is not None
+        else [],
     )
 
 
@@ -431,7 +486,7 @@ def _restrict_to_visible(query: TaskQuery, actor: Actor) -> TaskQuery:
 
 async def get_task(actor: Actor, task_id: int) -> TaskOut:
     query = _restrict_to_visible(TaskQuery().where("t.id = {}", task_id), actor)
-    return await _one_task(query, task_id)
+    return await _one_task(query, task_id, actor)
 
 
 async def get_task_unchecked(task_id: int) -> TaskOut:
@@ -439,11 +494,11 @@ async def get_task_unchecked(task_id: int) -> TaskOut:
     return await _one_task(TaskQuery().where("t.id = {}", task_id), task_id)
 
 
-async def _one_task(query: TaskQuery, task_id: int) -> TaskOut:
+async def _one_task(query: TaskQuery, task_id: int, actor: Actor | None = None) -> TaskOut:
     rows = await query.fetch()
     if not rows:
         raise NotFound(f"task {task_id} not found")
-    return _task_out(_typed(rows[0]))
+    return _task_out(_typed(rows[0]), actor)
 
 
 async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
@@ -452,7 +507,7 @@ async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
     more = len(rows) > f.limit
     rows = rows[: f.limit]
     return TaskPage(
-        items=[_task_out(_typed(r)) for r in rows],
+        items=[_task_out(_typed(r), actor) for r in rows],
         next_cursor=str(rows[-1]["id"]) if more and rows else None,
     )
 
@@ -490,7 +545,7 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
             *groups,
         )
         if not f.statuses:
-            query.where("t.status NOT IN ({}, {})", *sorted(CLOSED_STATUSES))
+            query.where("t.status NOT IN ({}, {})", *sorted(CLOSED))
     if f.q:
         q = f.q.strip().lstrip("#")
         if q.isdigit():

@@ -18,19 +18,18 @@ import msgspec
 from geopy.distance import geodesic
 
 from server import db
-from server.accounts.schemas import Actor
 from server.accounts.tables import User
-from server.lib import background, clock
+from server.lib import clock, events
+from server.lib.actor import Actor
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from server.notifications import service as notifications
-from server.sla import service as sla
 from server.tasks import service
+from server.tasks.events import CommentAdded, TaskTransitioned
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
+from server.tasks.statuses import Channel, Status
 from server.tasks.tables import Comment, Task, TaskEvent, Template
 from server.tasks.workflow import allowed_actions, transitions_for
 
 MAX_ATTEMPTS = 20
-DISPATCHER_ROLES = ("admin", "office")
 _MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
 
 
@@ -165,42 +164,40 @@ async def transition(
             )
             if not won:
                 continue  # someone changed it first: decide again from the new state
-            event = {"from": task.status, "to": target, **change.event}
+            final = Status(values[Task.status])
+            event = {"from": task.status, "to": final, **change.event}
             await service.record_event(
                 task_id,
                 actor.id if actor else None,
                 change.kind,
-                channel if actor else "system",
+                channel if actor else Channel.SYSTEM,
                 event,
                 internal=not change.public,
                 at=now,
             )
-            final = values[Task.status]
-            if final != task.status:
-                await sla.on_status_changed(task_id, task.status, final, now)
-            # The outbox rows commit (or roll back) with the change itself.
-            outbox = await notifications.notify(
-                task_id, change.kind, actor.id if actor else None, event
+            # Notifications, SLA clocks and print forms follow from the event: what they
+            # write commits with the change, what they send waits for the commit.
+            await events.emit(
+                TaskTransitioned(
+                    task_id=task_id,
+                    actor_id=actor.id if actor else None,
+                    action=action,
+                    kind=change.kind,
+                    from_status=Status(task.status),
+                    to_status=final,
+                    version=task.version + 1,
+                    has_departure=task.template.has_departure,
+                    at=now,
+                    data=event,
+                )
             )
             if actor is None:
-                result = await service.get_task_unchecked(task_id)
-            else:
-                result = await service.get_task(actor, task_id)
-        await notifications.deliver_soon(outbox)  # after commit only
-        if final in ("done", "completed") and task.template.has_departure:
-            # a visit's work order and completion act are kept as it finishes
-            await background.enqueue(
-                "render_documents", task_id, job_id=f"docs:{task_id}:{task.version + 1}"
-            )
-        return result
+                return await service.get_task_unchecked(task_id)
+            return await service.get_task(actor, task_id)
     raise Conflict(f"task {task_id} is being changed by others right now; try again")
 
 
 # --- who may act -----------------------------------------------------------------------
-
-
-def _is_dispatcher(actor: Actor) -> bool:
-    return actor.has_role(*DISPATCHER_ROLES)
 
 
 def _require_holder(actor: Actor, task: TaskState, action: str) -> None:
@@ -217,7 +214,7 @@ def _require_holder(actor: Actor, task: TaskState, action: str) -> None:
 
 
 def _require_holder_or_dispatcher(actor: Actor, task: TaskState, action: str) -> None:
-    if _is_dispatcher(actor):
+    if actor.is_dispatcher:
         return
     if task.assignee_id is None:
         if task.group_id is None or task.group_id in actor.group_ids:
@@ -242,7 +239,7 @@ def _blank(text: str | None) -> bool:
 async def accept_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
     async def decide(task: TaskState, _: str) -> Change:
         if (
-            not _is_dispatcher(actor)
+            not actor.is_dispatcher
             and task.group_id is not None
             and task.group_id not in actor.group_ids
         ):
@@ -265,7 +262,7 @@ async def assign_task(actor: Actor, task_id: int, user_id: int, **kw: Any) -> Ta
     user = await _require_employee(user_id)
 
     async def decide(task: TaskState, _: str) -> Change:
-        if not _is_dispatcher(actor):
+        if not actor.is_dispatcher:
             raise Forbidden("only office staff or admins assign tasks; engineers accept them")
         return Change(
             values={Task.assignee: user_id, Task.accepted_at: clock.now()},
@@ -334,7 +331,7 @@ async def start_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
 
 async def done_task(actor: Actor, task_id: int, completed_works: str | None, **kw: Any) -> TaskOut:
     async def decide(task: TaskState, target: str) -> Change:
-        if task.template.has_departure or not _is_dispatcher(actor):
+        if task.template.has_departure or not actor.is_dispatcher:
             _require_holder(actor, task, "mark done")
         works = completed_works.strip() if completed_works else task.completed_works
         if task.template.requires_completed_works and _blank(works):
@@ -487,33 +484,21 @@ async def autocomplete_task(task_id: int, minutes: int) -> TaskOut:
     return await transition(None, task_id, "autocomplete", decide)
 
 
-async def _follow_conversation(
-    actor: Actor | None, task_id: int, public: bool, *, from_client: bool = False
-) -> None:
-    """R10: a public reply by staff waits for the client; the client's reply resumes work.
-
-    `from_client`: written by a contact through a channel (e-mail), with no user actor."""
-    row = await Task.select(Task.status, Task.template).where(Task.id == task_id).first()
-    if row is None:
-        return
-    if from_client or (actor is not None and actor.is_client_only):
-        if row["status"] == "waiting_client" and await sla.automation_enabled(
-            row["template"], "client_reply_resume"
-        ):
-            await transition(None, task_id, "client_replied", _system_change("client_replied"))
-    elif (
-        public
-        and row["status"] in ("accepted", "in_progress")
-        and await sla.automation_enabled(row["template"], "public_reply_waiting")
-    ):
-        await transition(None, task_id, "wait_client", _system_change("waiting_client"))
-
-
 def _system_change(kind: str) -> Decide:
     async def decide(task: TaskState, _: str) -> Change:
         return Change(values={}, event={"automation": kind}, kind=kind, public=True)
 
     return decide
+
+
+async def wait_for_client(task_id: int) -> TaskOut:
+    """R10: a public reply by staff — the task waits for the client."""
+    return await transition(None, task_id, "wait_client", _system_change("waiting_client"))
+
+
+async def resume_on_client_reply(task_id: int) -> TaskOut:
+    """R10: the client answered — back to work."""
+    return await transition(None, task_id, "client_replied", _system_change("client_replied"))
 
 
 async def redirect_task(
@@ -587,8 +572,6 @@ async def add_comment(
             created_at=now,
         )
         await comment.save()
-        if public and not actor.is_client_only:
-            await sla.on_public_reply(task_id, now)
         await service.record_event(
             task_id,
             actor.id,
@@ -598,16 +581,18 @@ async def add_comment(
             internal=not public,
             at=now,
         )
-        outbox = await notifications.notify(
-            task_id,
-            "comment",
-            actor.id,
-            {"comment_id": comment.id, "public": public, "mentions": mention_ids},
+        await events.emit(
+            CommentAdded(
+                task_id=task_id,
+                comment_id=comment.id,
+                public=public,
+                at=now,
+                author_user_id=actor.id,
+                by_client=actor.is_client_only,
+                mentions=mention_ids,
+            )
         )
-    await notifications.deliver_soon(outbox)  # after commit only
-    # R10 reacts to the committed comment; its own transition notifies after its own commit.
-    await _follow_conversation(actor, task_id, public)
-    return (await service.list_comments(actor, task_id, comment_id=comment.id))[0]
+        return (await service.list_comments(actor, task_id, comment_id=comment.id))[0]
 
 
 async def add_contact_comment(
@@ -655,12 +640,15 @@ async def add_contact_comment(
         employee = (last or {}).get("author_user") or (assignee or {}).get("assignee")
         # R6: the employee who last wrote to the client hears of the reply; the client is
         # never sent their own words back.
-        outbox = await notifications.notify(
-            task_id,
-            "client_reply",
-            None,
-            {"comment_id": comment.id, "notify": [employee] if employee else []},
+        await events.emit(
+            CommentAdded(
+                task_id=task_id,
+                comment_id=comment.id,
+                public=True,
+                at=now,
+                author_contact_id=contact_id,
+                by_client=True,
+                notify=[employee] if employee else [],
+            )
         )
-    await notifications.deliver_soon(outbox)  # after commit only
-    await _follow_conversation(None, task_id, True, from_client=True)
     return int(comment.id)

@@ -8,11 +8,10 @@ checker (R8). Every action maps the statuses it may start from to the status it 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
-from server.tasks.schemas import TemplateOut
-
-OPEN_WORK = ("accepted", "en_route", "in_progress", "waiting_client")
-ACTIVE = ("new", *OPEN_WORK)
+from server.lib.actor import Actor
+from server.tasks.statuses import ACTIVE, OPEN_WORK
 
 _COMMON: dict[str, dict[str, str]] = {
     "accept": {"new": "accepted"},
@@ -24,7 +23,6 @@ _COMMON: dict[str, dict[str, str]] = {
     "redirect": dict.fromkeys(ACTIVE, "accepted"),
     "refuse": dict.fromkeys((*ACTIVE, "postponed"), "cancelled"),
 }
-# Moved by automations (R10) and sweeps, never by a person's request.
 # Moved by automations (R10) and sweeps, never by a person's request.
 _SYSTEM = {
     "wait_client": {"accepted": "waiting_client", "in_progress": "waiting_client"},
@@ -42,10 +40,20 @@ _CHECKED = {
     "return": {"done": "in_progress"},
     "autocomplete": {"done": "completed"},
 }
-_UNCHECKED = {"done": dict.fromkeys(OPEN_WORK, "completed")}
+_UNCHECKED: dict[str, dict[str, str]] = {"done": dict.fromkeys(OPEN_WORK, "completed")}
 
 
-def transitions_for(template: TemplateOut) -> Mapping[str, Mapping[str, str]]:
+class WorkflowFlags(Protocol):
+    """What of a template decides its workflow (TemplateOut and the task list rows)."""
+
+    @property
+    def has_departure(self) -> bool: ...
+
+    @property
+    def requires_check(self) -> bool: ...
+
+
+def transitions_for(template: WorkflowFlags) -> Mapping[str, Mapping[str, str]]:
     """action -> {from status: to status} for this template."""
     table = dict(_COMMON)
     table.update(_SYSTEM)
@@ -54,9 +62,51 @@ def transitions_for(template: TemplateOut) -> Mapping[str, Mapping[str, str]]:
     return table
 
 
-def allowed_actions(template: TemplateOut, status: str) -> list[str]:
+def allowed_actions(template: WorkflowFlags, status: str) -> list[str]:
     return sorted(
         a
         for a, moves in transitions_for(template).items()
         if status in moves and a not in SYSTEM_ACTIONS
     )
+
+
+# Who may start each action, besides the status allowing it (the services check the same
+# and remain the judge: a stale button still gets a 409 or 403 with the reason).
+_HOLDER_ONLY = frozenset({"depart", "arrive", "start"})
+_HOLDER_OR_DISPATCHER = frozenset({"release", "postpone", "redirect", "refuse"})
+_CHECKER = frozenset({"approve", "return"})
+
+
+def actions_for(
+    actor: Actor,
+    template: WorkflowFlags,
+    status: str,
+    *,
+    assignee_id: int | None,
+    group_id: int | None,
+) -> list[str]:
+    """The actions `actor` may take on a task in `status` now."""
+    if actor.is_client_only:
+        return []
+    holder = assignee_id == actor.id
+    dispatcher = actor.is_dispatcher
+    in_queue = group_id is None or group_id in actor.group_ids
+
+    def may(action: str) -> bool:
+        if action == "accept":
+            return dispatcher or in_queue
+        if action == "assign":
+            return dispatcher
+        if action in _HOLDER_ONLY:
+            return holder
+        if action == "done":
+            return holder or (dispatcher and not template.has_departure)
+        if action in _CHECKER:
+            return actor.has_role("checker", "admin") and (action == "return" or not holder)
+        if action in _HOLDER_OR_DISPATCHER:
+            if dispatcher or holder:
+                return True
+            return assignee_id is None and in_queue
+        return False
+
+    return [a for a in allowed_actions(template, status) if may(a)]

@@ -32,10 +32,12 @@ from notify_fakes import SmtpServer, eventually
 
 from jobs.dispatch import ArqDispatcher
 from server import db
+from server import settings as process_settings
 from server.accounts import service as accounts
-from server.accounts.schemas import Actor, UserIn
+from server.accounts.schemas import UserIn
 from server.clients import service as clients
 from server.clients.schemas import ContactIn, CounterpartyIn
+from server.lib.actor import Actor
 from server.notifications import service as notifications
 from server.notifications.tables import Notification
 from server.settings import Settings
@@ -120,7 +122,8 @@ async def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         }
     )
     dispatcher = ArqDispatcher(REDIS_URL)
-    notifications.configure(settings, dispatcher)
+    process_settings.install(settings)
+    notifications.configure(dispatcher)
     env = {
         **os.environ,
         "NARYAD_DATABASE_URL": worker_db,
@@ -212,7 +215,7 @@ async def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         smtp.sink.release.set()
         for w in workers:
             w.stop()
-        notifications.configure(settings, None)
+        notifications.configure(None)
         await dispatcher.close()
         await redis.flushdb()
         await redis.aclose()

@@ -24,7 +24,7 @@ OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output" / "pricing"
 
 def config_of(backend) -> DocumentConfig:
     """What the test server prints with: the same environment, its own public URL."""
-    return DocumentConfig(public_url=backend.server.base_url, print_settings=Settings.from_env())
+    return DocumentConfig(public_url=backend.server.base_url, print_settings=Settings())
 
 
 async def stored(task_id: int, kind: str = "work_order") -> list[dict]:

@@ -1,0 +1,35 @@
+"""Which task events notify whom: every event writes its outbox rows inside the change's
+transaction (server/notifications/service.py decides the audience)."""
+
+from __future__ import annotations
+
+from server.lib.events import subscribe
+from server.notifications.service import notify
+from server.tasks.events import AutomationSignalled, CommentAdded, TaskCreated, TaskTransitioned
+
+
+@subscribe(TaskCreated)
+async def task_created(event: TaskCreated) -> None:
+    await notify(event.task_id, "created", event.actor_id, {})
+
+
+@subscribe(TaskTransitioned)
+async def task_transitioned(event: TaskTransitioned) -> None:
+    await notify(event.task_id, event.kind, event.actor_id, event.data)
+
+
+@subscribe(CommentAdded)
+async def comment_added(event: CommentAdded) -> None:
+    if event.author_contact_id is not None:
+        # R6: a client's reply from outside tells the employee who last wrote to them.
+        data = {"comment_id": event.comment_id, "notify": event.notify}
+        await notify(event.task_id, "client_reply", None, data)
+        return
+    data = {"comment_id": event.comment_id, "public": event.public, "mentions": event.mentions}
+    await notify(event.task_id, "comment", event.author_user_id, data)
+
+
+@subscribe(AutomationSignalled)
+async def automation_signalled(event: AutomationSignalled) -> None:
+    data = {"automation": event.automation, "minutes": event.minutes, "notify": event.notify}
+    await notify(event.task_id, event.kind, None, data)

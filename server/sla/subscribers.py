@@ -1,0 +1,53 @@
+"""How SLA follows task events: targets at creation, the paused clock, and the R10
+conversation automations (a public reply waits for the client; the client's reply
+resumes work)."""
+
+from __future__ import annotations
+
+from server.lib.events import subscribe
+from server.lib.logs import get_logger
+from server.sla import service as sla
+from server.tasks import transitions
+from server.tasks.events import CommentAdded, TaskCreated, TaskTransitioned
+from server.tasks.statuses import Status
+from server.tasks.tables import Task
+
+log = get_logger("naryad.sla")
+
+
+@subscribe(TaskCreated)
+async def set_targets(event: TaskCreated) -> None:
+    await sla.set_targets(
+        event.task_id, event.template_id, event.priority, event.counterparty_id, event.at
+    )
+
+
+@subscribe(TaskTransitioned)
+async def follow_status(event: TaskTransitioned) -> None:
+    if event.to_status != event.from_status:
+        await sla.on_status_changed(event.task_id, event.from_status, event.to_status, event.at)
+
+
+@subscribe(CommentAdded)
+async def count_public_reply(event: CommentAdded) -> None:
+    if event.public and not event.by_client:
+        await sla.on_public_reply(event.task_id, event.at)
+
+
+@subscribe(CommentAdded, phase="after_commit")
+async def follow_conversation(event: CommentAdded) -> None:
+    """R10 reacts to the committed comment with a transition of its own."""
+    row = await Task.select(Task.status, Task.template).where(Task.id == event.task_id).first()
+    if row is None:
+        return
+    if event.by_client:
+        if row["status"] == Status.WAITING_CLIENT and await sla.automation_enabled(
+            row["template"], "client_reply_resume"
+        ):
+            await transitions.resume_on_client_reply(event.task_id)
+    elif (
+        event.public
+        and row["status"] in (Status.ACCEPTED, Status.IN_PROGRESS)
+        and await sla.automation_enabled(row["template"], "public_reply_waiting")
+    ):
+        await transitions.wait_for_client(event.task_id)

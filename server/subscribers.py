@@ -1,0 +1,16 @@
+"""Who listens to which domain event: imported once at start-up by every process that
+changes data (the API, the worker, the CLI, the tests). Importing a subscriber module
+registers its handlers; `install()` says the wiring is complete (server/lib/events.py)."""
+
+from __future__ import annotations
+
+from server.lib import events
+from server.notifications import subscribers as notification_subscribers
+from server.pricing import subscribers as document_subscribers
+from server.sla import subscribers as sla_subscribers
+
+MODULES = (notification_subscribers, sla_subscribers, document_subscribers)
+
+
+def install() -> None:
+    events.mark_installed()
