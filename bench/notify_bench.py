@@ -69,6 +69,7 @@ async def run_workers(
         **os.environ,
         "NARYAD_DATABASE_URL": url,
         "NARYAD_REDIS_URL": REDIS_URL,
+        "NARYAD_SMTP_HOST": "127.0.0.1",
         "NARYAD_SMTP_PORT": str(smtp.port),
         "NARYAD_SMTP_FROM": "naryad@naryad.test",
         "NARYAD_MAIL_DOMAIN": "naryad.test",

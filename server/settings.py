@@ -19,7 +19,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = "dev-insecure-secret-change-me"
     public_url: str = "http://127.0.0.1:8000"
     mail_domain: str | None = None
-    smtp_host: str = "127.0.0.1"
+    # Unset: e-mail is not configured; e-mail notifications are recorded as skipped.
+    smtp_host: str | None = None
     smtp_port: int = 25
     smtp_tls: str = "none"
     smtp_user: str | None = None

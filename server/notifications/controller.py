@@ -45,7 +45,7 @@ class NotificationsController(Controller):
     @get("/notifications", guards=[ADMIN])
     async def list_notifications(
         self,
-        status: Literal["pending", "sending", "sent", "failed"] | None = None,
+        status: Literal["pending", "sending", "sent", "failed", "skipped"] | None = None,
         task: int | None = None,
         limit: int = 100,
     ) -> list[NotificationOut]:

@@ -84,13 +84,33 @@ class Delivery:
     async def close(self) -> None:
         await self.http.aclose()
 
+    def not_configured(self, channel: str) -> str | None:
+        """Why this process cannot send on a channel at all, or None if it can. Such rows
+        are recorded as skipped: retrying cannot help until someone configures it."""
+        s = self.settings
+        unset = {
+            "email": None if s.smtp_host else "NARYAD_SMTP_HOST",
+            "telegram": None if s.telegram_bot_token else "NARYAD_TELEGRAM_BOT_TOKEN",
+            "push": None if s.vapid_private_key else "NARYAD_VAPID_PRIVATE_KEY",
+        }.get(channel)
+        return f"not configured: {unset} is unset" if unset else None
+
     async def deliver(self, notification_id: int) -> str:
-        """Claim, send, mark. Returns what happened; a row that is sent, failed, not due or
-        held by another worker is left alone, so duplicates and re-runs are no-ops."""
+        """Claim, send, mark. Returns what happened; a row that is sent, failed, skipped,
+        not due or held by another worker is left alone ("skipped" is returned), so
+        duplicates and re-runs are no-ops."""
         s = self.settings
         row = await service.claim(notification_id, s.notify_lease_s)
         if row is None:
             return "skipped"
+        reason = self.not_configured(row["channel"])
+        if reason is not None:
+            # Expected in the demo (no SMTP server, no bot): once per row, not a warning.
+            log.info(
+                "notification skipped", id=notification_id, channel=row["channel"], reason=reason
+            )
+            await service.mark_skipped(row, reason)
+            return "not configured"
         try:
             if row["channel"] == "email":
                 await self._email(row)
@@ -198,8 +218,6 @@ class Delivery:
 
     async def _telegram(self, row: dict[str, Any]) -> None:
         s = self.settings
-        if not s.telegram_bot_token:
-            raise PermanentError("NARYAD_TELEGRAM_BOT_TOKEN is not set")
         text = self._short_text(row)
         url = f"{s.telegram_api_base.rstrip('/')}/bot{s.telegram_bot_token}/sendMessage"
         resp = await self.http.post(url, json={"chat_id": int(row["address"]), "text": text})
@@ -217,8 +235,6 @@ class Delivery:
         from pywebpush import WebPusher
 
         s = self.settings
-        if not s.vapid_private_key:
-            raise PermanentError("NARYAD_VAPID_PRIVATE_KEY is not set")
         sub = (
             await PushSubscription.select()
             .where(PushSubscription.id == row["push_subscription"])

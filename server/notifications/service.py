@@ -430,6 +430,14 @@ async def mark_failed(row: dict[str, Any], error: str) -> None:
     ).where(_mine(row))
 
 
+async def mark_skipped(row: dict[str, Any], reason: str) -> None:
+    """Not sent and never retried: the channel is not configured (no SMTP host, bot token or
+    VAPID key). Nothing was attempted, so attempts stay as they are."""
+    await Notification.update(
+        {Notification.status: "skipped", Notification.error: reason[:2000]}
+    ).where(_mine(row))
+
+
 def backoff(attempts: int) -> dt.timedelta:
     """5 s, 10 s, 20 s … capped at an hour."""
     return dt.timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))

@@ -37,8 +37,9 @@ class PushSubscription(Table, tablename="push_subscriptions"):
 class Notification(Table, tablename="notifications"):
     """The outbox: one row per recipient × channel, written in the change's transaction.
 
-    pending → sending (claimed by one delivery, with claimed_at) → sent | failed;
-    a transient error puts it back to pending with next_attempt_at."""
+    pending → sending (claimed by one delivery, with claimed_at) → sent | failed | skipped
+    (the channel is not configured; `error` says which setting is unset); a transient error
+    puts it back to pending with next_attempt_at."""
 
     id: Serial
     task = ForeignKey(Task, null=True, on_delete=OnDelete.cascade, index=True)

@@ -362,7 +362,13 @@ async def test_rolled_back_change_notifies_nobody_and_duplicates_send_once(
         ids = await notifications.notify(tid, "assigned", office["id"], {"assignee_id": eng["id"]})
     assert len(ids) == 1
     delivery = Delivery(
-        Settings.from_env({"NARYAD_SMTP_PORT": str(smtp.port), "NARYAD_MAIL_DOMAIN": "naryad.test"})
+        Settings.from_env(
+            {
+                "NARYAD_SMTP_HOST": "127.0.0.1",
+                "NARYAD_SMTP_PORT": str(smtp.port),
+                "NARYAD_MAIL_DOMAIN": "naryad.test",
+            }
+        )
     )
     try:
         outcomes = await asyncio.gather(*(delivery.deliver(ids[0]) for _ in range(5)))
