@@ -6,8 +6,9 @@
  * - Nothing but GET is touched: changes go through the page's outbox (IndexedDB).
  */
 
-// Bumped when shell files change in a way old pages must not mix with (v2: photo uploads).
-const VERSION = 'v2';
+// Bumped when shell files change in a way old pages must not mix with (v2: photo uploads,
+// v3: buttons from the server's `actions`, no copy of the state machine).
+const VERSION = 'v3';
 const SHELL_CACHE = `naryad-shell-${VERSION}`;
 const API_CACHE = 'naryad-api';
 const API_CACHE_MAX = 300;

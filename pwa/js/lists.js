@@ -5,7 +5,7 @@ import { replace, field, h } from './dom.js';
 import { t } from './i18n.js';
 import * as outbox from './outbox.js';
 import { session, template, templateName } from './session.js';
-import { STATUSES, predict } from './workflow.js';
+import { STATUSES, predictAfterQueued } from './workflow.js';
 import { button, errorBox, offlineNote, pageTitle, taskList } from './ui.js';
 import { navigate } from './app.js';
 
@@ -15,7 +15,7 @@ async function withPending(tasks) {
   const pendingIds = new Set(waiting.map((e) => e.taskId));
   const predicted = tasks.map((task) => {
     const mine = waiting.filter((e) => e.taskId === task.id);
-    return mine.length ? predict(task, template(task.template), mine, session.user) : task;
+    return mine.length ? predictAfterQueued(task, mine, { template: template(task.template), me: session.user }) : task;
   });
   return { tasks: predicted, pendingIds };
 }

@@ -1,6 +1,6 @@
-// The task card: details, the actions the state machine allows, completed works and
-// Done, checker's approve/return, office assign and print, comments, photos, signature
-// and history. Every change goes through the outbox.
+// The task card: details, the buttons for the actions the server says the caller may take
+// now (`task.actions`), completed works and Done, checker's approve/return, office assign
+// and print, comments, photos, signature and history. Every change goes through the outbox.
 
 import { OfflineError, get, request } from './api.js';
 import { replace, field, h } from './dom.js';
@@ -8,7 +8,7 @@ import { formatDateTime, t } from './i18n.js';
 import * as outbox from './outbox.js';
 import { browser, hasEndpoint } from './features.js';
 import { hasRole, session, template, templateName } from './session.js';
-import { allows, predict } from './workflow.js';
+import { actionsOf, predictAfterQueued } from './workflow.js';
 import { button, errorBox, infoBox, offlineNote, pageTitle, statusChip } from './ui.js';
 import { photoSection } from './photos.js';
 import { signaturePad } from './signature.js';
@@ -89,7 +89,9 @@ export async function renderTask(main, { id, isCurrent }) {
   }
 
   async function loadUsers() {
-    if (state.users || !navigator.onLine) return;
+    // Only the assign and redirect forms need the people to choose from.
+    if (state.users || !navigator.onLine || !state.task) return;
+    if (!['assign', 'redirect'].some((action) => actionsOf(view()).includes(action))) return;
     try {
       state.users = (await get('/api/users')).filter((u) => u.roles.some((r) => r !== 'client'));
     } catch {
@@ -99,9 +101,11 @@ export async function renderTask(main, { id, isCurrent }) {
 
   // --- actions ------------------------------------------------------------------------
 
+  /** The server's task, or while actions on it wait in the outbox, the task after them. */
   function view() {
     const pending = state.entries.filter((e) => e.state === 'pending');
-    return predict(state.task, template(state.task.template), pending, me);
+    if (!pending.length) return state.task;
+    return predictAfterQueued(state.task, pending, { template: template(state.task.template), me });
   }
 
   async function settle(result, action) {
@@ -119,6 +123,7 @@ export async function renderTask(main, { id, isCurrent }) {
       await Promise.all([loadTask(), loadSide()]);
     }
     state.entries = await outbox.entriesFor(id);
+    await loadUsers();
     await draw();
     document.getElementById('task-feedback')?.focus();
   }
@@ -264,22 +269,19 @@ export async function renderTask(main, { id, isCurrent }) {
     return h('dl', { class: 'details' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
   }
 
-  function primaryActions(task, tpl) {
-    const holder = task.assignee?.id === me.id;
-    const can = (action) => allows(tpl, task.status, action);
+  function primaryActions(task) {
+    const can = (action) => actionsOf(task).includes(action);
     const buttons = [];
-    if (can('accept') && !task.assignee && hasRole('engineer', 'office', 'admin')) {
-      buttons.push(actionButton('accept', t('action.accept'), () => act('accept')));
-    }
+    if (can('accept')) buttons.push(actionButton('accept', t('action.accept'), () => act('accept')));
     // Leaving a site again (for parts, say) is possible but not the usual next step.
-    if (holder && can('depart')) buttons.push(actionButton('depart', t('action.depart'), () => act('depart'), task.status === 'in_progress' ? 'secondary' : 'primary'));
-    if (holder && can('arrive')) buttons.push(actionButton('arrive', t('action.arrive'), arrive));
-    if (holder && can('start')) buttons.push(actionButton('start', t('action.start'), () => act('start')));
+    if (can('depart')) buttons.push(actionButton('depart', t('action.depart'), () => act('depart'), task.status === 'in_progress' ? 'secondary' : 'primary'));
+    if (can('arrive')) buttons.push(actionButton('arrive', t('action.arrive'), arrive));
+    if (can('start')) buttons.push(actionButton('start', t('action.start'), () => act('start')));
     return buttons.length ? h('div', { class: 'actions' }, buttons) : null;
   }
 
   function doneForm(task, tpl) {
-    if (task.assignee?.id !== me.id || !allows(tpl, task.status, 'done')) return null;
+    if (!actionsOf(task).includes('done')) return null;
     const works = h('textarea', { name: 'completed_works', id: 'completed-works', rows: 4, required: Boolean(tpl?.requires_completed_works) });
     if (state.drafts.works === null) state.drafts.works = task.completed_works || '';
     draft('works', works);
@@ -303,15 +305,16 @@ export async function renderTask(main, { id, isCurrent }) {
     h('button', { type: 'submit', class: 'btn btn-primary', disabled: state.busy, dataset: { action: 'done' } }, t('action.done')));
   }
 
-  function checkerPanel(task, tpl) {
-    if (!hasRole('checker', 'admin') || task.status !== 'done' || !allows(tpl, task.status, 'approve')) return null;
+  function checkerPanel(task) {
+    const can = (action) => actionsOf(task).includes(action);
+    if (!can('approve') && !can('return')) return null;
     const reason = draft('reason', h('textarea', { name: 'reason', id: 'return-reason', rows: 3 }));
     return h('section', { class: 'card form', 'aria-labelledby': 'check-h' },
       h('h2', { id: 'check-h' }, t('check.panel')),
       task.completed_works ? h('div', { class: 'works' }, h('h3', {}, t('task.completed_works')), h('p', { class: 'pre' }, task.completed_works)) : null,
-      h('div', { class: 'actions' }, actionButton('approve', t('action.approve'), () => act('approve'))),
-      field(t('check.reason'), reason),
-      h('div', { class: 'actions' }, actionButton('return', t('action.return'), async () => {
+      can('approve') ? h('div', { class: 'actions' }, actionButton('approve', t('action.approve'), () => act('approve'))) : null,
+      can('return') ? field(t('check.reason'), reason) : null,
+      can('return') ? h('div', { class: 'actions' }, actionButton('return', t('action.return'), async () => {
         if (!reason.value.trim()) {
           state.error = { detail: t('check.reason_required') };
           await draw();
@@ -320,7 +323,7 @@ export async function renderTask(main, { id, isCurrent }) {
         }
         await act('return', { reason: reason.value.trim() });
         state.drafts.reason = '';
-      }, 'danger')));
+      }, 'danger')) : null);
   }
 
   function userSelect(name, id, filter = () => true) {
@@ -330,9 +333,9 @@ export async function renderTask(main, { id, isCurrent }) {
     return draft(name, select);
   }
 
-  function officePanel(task, tpl) {
+  function officePanel(task) {
     const parts = [];
-    if (hasRole('office', 'admin') && allows(tpl, task.status, 'assign')) {
+    if (actionsOf(task).includes('assign')) {
       const select = userSelect('assignee', 'assign-user', (u) => u.roles.includes('engineer'));
       parts.push(h('form', {
         class: 'inline-form',
@@ -341,7 +344,7 @@ export async function renderTask(main, { id, isCurrent }) {
           if (!select.value) return;
           await act('assign', { user_id: Number(select.value) });
         },
-      }, field(t('task.assign_to'), select), h('button', { type: 'submit', class: 'btn btn-secondary', disabled: state.busy || !state.users }, t('action.assign'))));
+      }, field(t('task.assign_to'), select), h('button', { type: 'submit', class: 'btn btn-secondary', disabled: state.busy || !state.users, dataset: { action: 'assign' } }, t('action.assign'))));
     }
     parts.push(h('p', {},
       h('a', { class: 'btn btn-ghost', href: `/api/tasks/${task.id}/work-order.pdf`, target: '_blank', rel: 'noopener', id: 'print-link' }, t('task.print')),
@@ -350,14 +353,10 @@ export async function renderTask(main, { id, isCurrent }) {
     return h('section', { class: 'card', 'aria-labelledby': 'office-h' }, h('h2', { id: 'office-h' }, heading), parts);
   }
 
-  function moreActions(task, tpl) {
-    const holder = task.assignee?.id === me.id;
-    const dispatcher = hasRole('office', 'admin');
-    const queued = !task.assignee && (task.group === null || me.group_ids?.includes(task.group?.id));
-    if (!(holder || dispatcher || queued)) return null;
-    const can = (action) => allows(tpl, task.status, action);
+  function moreActions(task) {
+    const can = (action) => actionsOf(task).includes(action);
     const parts = [];
-    if (can('release') && (holder || dispatcher)) {
+    if (can('release')) {
       parts.push(h('div', { class: 'actions' }, actionButton('release', t('action.release'), () => act('release'), 'secondary')));
     }
     if (can('postpone')) {
@@ -377,7 +376,7 @@ export async function renderTask(main, { id, isCurrent }) {
           await act('postpone', { until: when.toISOString(), reason: why.value.trim() || null });
         },
       }, field(t('more.until'), until), field(t('more.postpone_reason'), why),
-      h('button', { type: 'submit', class: 'btn btn-secondary', disabled: state.busy }, t('action.postpone'))));
+      h('button', { type: 'submit', class: 'btn btn-secondary', disabled: state.busy, dataset: { action: 'postpone' } }, t('action.postpone'))));
     }
     if (can('redirect') && state.users) {
       const who = userSelect('redirect', 'redirect-user', (u) => u.id !== me.id);
@@ -391,7 +390,7 @@ export async function renderTask(main, { id, isCurrent }) {
         },
       }, field(t('more.redirect_to'), who),
       h('div', { class: 'check' }, callBack, h('label', { for: callBack.id }, t('more.call_back'))),
-      h('button', { type: 'submit', class: 'btn btn-secondary', disabled: state.busy }, t('action.redirect'))));
+      h('button', { type: 'submit', class: 'btn btn-secondary', disabled: state.busy, dataset: { action: 'redirect' } }, t('action.redirect'))));
     }
     if (can('refuse')) {
       const reason = draft('refuse', h('textarea', { name: 'refuse_reason', id: 'refuse-reason', rows: 2 }));
@@ -407,7 +406,7 @@ export async function renderTask(main, { id, isCurrent }) {
           await act('refuse', { reason: reason.value.trim() });
         },
       }, field(t('more.refuse_reason'), reason),
-      h('button', { type: 'submit', class: 'btn btn-danger', disabled: state.busy }, t('action.refuse'))));
+      h('button', { type: 'submit', class: 'btn btn-danger', disabled: state.busy, dataset: { action: 'refuse' } }, t('action.refuse'))));
     }
     if (!parts.length) return null;
     return h('details', { class: 'card more' }, h('summary', {}, t('more.title')), parts);
@@ -458,7 +457,7 @@ export async function renderTask(main, { id, isCurrent }) {
     const task = view();
     const tpl = template(task.template);
     const pendingHere = state.entries.some((e) => e.state === 'pending');
-    const checking = hasRole('checker', 'admin') && task.status === 'done';
+    const checking = ['approve', 'return'].some((action) => actionsOf(task).includes(action));
     // Photos and the client's signature belong to the work on site: the holder's tools.
     const working = task.assignee?.id === me.id && !['completed', 'cancelled'].includes(task.status);
     // Anyone who sees the card sees the photos; the holder and the office add them.
@@ -471,16 +470,16 @@ export async function renderTask(main, { id, isCurrent }) {
         feedback(),
         h('div', { class: 'task-grid' },
           h('div', { class: 'task-main' },
-            primaryActions(task, tpl),
+            primaryActions(task),
             h('section', { class: 'card', 'aria-labelledby': 'details-h' },
               h('h2', { id: 'details-h', class: 'visually-hidden' }, t('task.details')),
               detailsList(task),
               task.description ? h('div', { class: 'description' }, h('h3', {}, t('task.description')), h('p', { class: 'pre' }, task.description)) : null,
               task.completed_works && !checking ? h('div', { class: 'works' }, h('h3', {}, t('task.completed_works')), h('p', { class: 'pre' }, task.completed_works)) : null),
             doneForm(task, tpl),
-            checkerPanel(task, tpl),
-            hasRole('office', 'admin', 'checker', 'engineer') ? officePanel(task, tpl) : null,
-            moreActions(task, tpl)),
+            checkerPanel(task),
+            hasRole('office', 'admin', 'checker', 'engineer') ? officePanel(task) : null,
+            moreActions(task)),
           h('div', { class: 'task-side' },
             commentsSection(),
             h('section', { class: 'card', 'aria-labelledby': 'photos-h' }, h('h2', { id: 'photos-h' }, t('photos.title')), photos.element),
@@ -493,6 +492,7 @@ export async function renderTask(main, { id, isCurrent }) {
   async function refresh() {
     await Promise.all([loadTask(), loadSide(), photos.refresh()]);
     state.entries = await outbox.entriesFor(id);
+    await loadUsers();
     const waiting = state.entries.some((e) => e.state === 'pending');
     if (!waiting && state.notice?.text === t('outbox.queued_notice')) {
       state.notice = { kind: 'success', text: t('outbox.all_sent') };
@@ -502,7 +502,7 @@ export async function renderTask(main, { id, isCurrent }) {
 
   await Promise.all([loadTask(), loadSide(), photos.refresh()]);
   state.entries = await outbox.entriesFor(id);
-  if (hasRole('office', 'admin') || state.task?.assignee?.id === me.id) await loadUsers();
+  await loadUsers();
   hasEndpoint('get', '/api/tasks/{task_id}/work-order.pdf').then((listed) => {
     state.pdfListed = listed;
   });
