@@ -572,6 +572,101 @@ async def test_checker_approves_one_visit_and_returns_another(backend, apps):
     assert (await _task(backend, crew["office"], second))["status"] == "in_progress"
 
 
+# The buttons on the card, whatever form they take (button, form submit, in "More").
+SHOWN_ACTIONS_JS = """() => [...new Set(
+  [...document.querySelectorAll('article.task [data-action]')]
+    .filter((el) => !el.closest('#task-feedback'))
+    .map((el) => el.dataset.action)
+)].sort()"""
+
+
+async def _expect_actions(app: App, expected: list[str]) -> None:
+    """The card offers exactly `expected` (waits for redraws, up to 10 s)."""
+    want = sorted(expected)
+    shown: list[str] = []
+    for _ in range(100):
+        shown = await app.page.evaluate(SHOWN_ACTIONS_JS)
+        if shown == want:
+            return
+        await asyncio.sleep(0.1)
+    assert shown == want
+
+
+async def test_buttons_are_the_servers_actions(backend, apps):
+    crew = await _crew(backend, "office", "ivanov", "checker")
+    queued = await _visit(backend, crew["office"], title="Ромашка: касса 1")
+    held = await _visit(backend, crew["office"], title="Ромашка: касса 2")
+    await _post(backend, crew["ivanov"], f"/api/tasks/{held}/accept")
+    checked = await _done_visit(backend, crew, "Ромашка: касса 3")
+
+    engineer = await apps()
+    await engineer.login(crew["ivanov"])
+    # A new task in his group's queue.
+    actions = (await _task(backend, crew["ivanov"], queued))["actions"]
+    assert "accept" in actions and "depart" not in actions, actions
+    await engineer.open_task(queued)
+    await engineer.wait_status("new")
+    await _expect_actions(engineer, actions)
+    # An accepted task he holds.
+    actions = (await _task(backend, crew["ivanov"], held))["actions"]
+    assert "depart" in actions and "accept" not in actions, actions
+    await engineer.open_task(held)
+    await engineer.wait_status("accepted")
+    await _expect_actions(engineer, actions)
+
+    # A checker on a done visit.
+    checker = await apps()
+    await checker.login(crew["checker"])
+    actions = (await _task(backend, crew["checker"], checked))["actions"]
+    assert "approve" in actions and "return" in actions, actions
+    await checker.open_task(checked)
+    await checker.wait_status("done")
+    await _expect_actions(checker, actions)
+
+
+async def test_no_actions_no_buttons(backend, apps):
+    crew = await _crew(backend, "office", "ivanov", "petrov")
+    tid = await _visit(backend, crew["office"])
+    await _post(backend, crew["petrov"], f"/api/tasks/{tid}/accept")
+    assert (await _task(backend, crew["ivanov"], tid))["actions"] == []
+
+    app = await apps()
+    await app.login(crew["ivanov"])
+    await app.open_task(tid)
+    await app.wait_status("accepted")
+    await expect(app.page.locator("article.task")).to_contain_text(crew["petrov"]["full_name"])
+    assert await app.page.evaluate(SHOWN_ACTIONS_JS) == []
+    await expect(app.page.locator("#done-form, details.more")).to_have_count(0)
+
+
+async def test_offline_prediction_lasts_until_the_server_answers(backend, apps):
+    crew = await _crew(backend, "office", "ivanov")
+    tid = await _visit(backend, crew["office"], site_id=crew["site"]["id"])
+    await _post(backend, crew["ivanov"], f"/api/tasks/{tid}/accept")
+    app = await apps()
+    page = app.page
+    await app.login(crew["ivanov"])
+    await app.open_task(tid)
+    await _expect_actions(app, (await _task(backend, crew["ivanov"], tid))["actions"])
+
+    await app.context.set_offline(True)
+    await expect(page.locator("#net-status")).to_contain_text("Нет сети")
+    await app.button("depart").click()
+    await expect(page.locator("#net-status")).to_contain_text("1 действие ждёт")
+    await app.wait_status("en_route")  # predicted on the device
+    await _expect_actions(app, ["arrive"])  # only the next step, until the server answers
+    assert (await _task(backend, crew["ivanov"], tid))["status"] == "accepted"
+
+    await app.context.set_offline(False)
+    await expect(page.locator("#outbox-count")).to_have_count(0, timeout=15000)
+    server = await _task(backend, crew["ivanov"], tid)
+    assert server["status"] == "en_route"
+    assert "arrive" in server["actions"] and len(server["actions"]) > 1, server["actions"]
+    await app.wait_status("en_route")
+    await _expect_actions(app, server["actions"])
+    assert (await _kinds(backend, crew["office"], tid)).count("departed") == 1
+
+
 async def test_office_creates_a_task_r2_error_shown_then_fixed(backend, apps):
     crew = await _crew(backend, "office")
     app = await apps(viewport=DESKTOP)
