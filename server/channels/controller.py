@@ -44,7 +44,7 @@ class ChannelsController(Controller):
             update = await request.json()
         except Exception:  # malformed: acknowledged, or Telegram retries forever
             return {"ok": True, "outcome": "ignored"}
-        outcome = await telegram.handle_update(update if isinstance(update, dict) else {}, settings)
+        outcome = await telegram.handle_update(update if isinstance(update, dict) else {})
         return {"ok": True, "outcome": outcome}
 
     @post("/telegram/chats", guards=[ADMIN])

@@ -3,7 +3,10 @@ POST /api/channels/email/inbound call. Every message is stored raw with its outc
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
+
+import asyncpg
 
 from server import db
 from server.accounts.tables import User
@@ -21,8 +24,8 @@ from server.settings import current as current_settings
 from server.tasks import service as tasks
 from server.tasks import transitions
 from server.tasks.schemas import TaskIn
-from server.tasks.statuses import CLOSED
-from server.tasks.tables import Task, Template
+from server.tasks.statuses import CLOSED, Channel
+from server.tasks.tables import Task
 
 log = get_logger("naryad.channels.mail")
 
@@ -43,8 +46,37 @@ def max_attachment_bytes() -> int:
 async def receive_mail(
     raw: bytes, *, envelope_from: str | None = None, recipients: list[str] | None = None
 ) -> IntakeResult:
-    """Store the message, decide what it is, act once; never raises for bad mail."""
-    row = InboundMail(
+    """Store the message, decide what it is, act once; never raises for bad mail.
+
+    One message is one unit of work: the contact, the task or comment, notes, attachments,
+    the intake record and the stored message with its outcome commit together. When the
+    unit fails the message is kept with outcome "error" (its Message-ID not claimed, so the
+    MTA's retry is processed as new) and the exception goes on: SMTP answers 451."""
+    row = _stored(raw, envelope_from, recipients)
+    limit = max_message_bytes()
+    if len(raw) > limit:
+        row.content = raw[:65536]  # the head is enough to see who sent it
+        reason = f"message too large: {len(raw)} bytes, the limit is {limit}"
+        return await _store(row, IntakeResult("rejected", reason=reason))
+    try:
+        mail = mailparse.parse(raw, envelope_from)
+    except Exception as exc:  # unparseable: keep it, refuse it
+        return await _store(
+            row, IntakeResult("rejected", reason=f"unreadable message: {exc!r}"[:500])
+        )
+    row.message_id, row.sender, row.subject = mail.message_id, mail.sender, mail.subject[:1000]
+    row.recipients = " ".join(recipients or mail.recipients)
+    try:
+        async with db.transaction():
+            result = await _process(row, mail, recipients or mail.recipients)
+    except Exception as exc:
+        await _store_error(row, exc)
+        raise
+    return result
+
+
+def _stored(raw: bytes, envelope_from: str | None, recipients: list[str] | None) -> InboundMail:
+    return InboundMail(
         received_at=clock.now(),
         envelope_from=envelope_from,
         recipients=" ".join(recipients or []),
@@ -52,40 +84,66 @@ async def receive_mail(
         content=raw,
         outcome="received",
     )
-    limit = max_message_bytes()
-    if len(raw) > limit:
-        row.content = raw[:65536]  # the head is enough to see who sent it
-        row.outcome = "rejected"
-        row.reason = f"message too large: {len(raw)} bytes, the limit is {limit}"
-        await row.save()
-        return IntakeResult("rejected", reason=row.reason)
+
+
+async def _store(row: InboundMail, result: IntakeResult) -> IntakeResult:
+    """Keep a message refused before it was read, with the reason."""
+    async with db.transaction():
+        await _finish(row, result)
+    return result
+
+
+async def _store_error(failed: InboundMail, exc: Exception) -> None:
+    """The unit rolled back: keep the raw message (never lose mail), but leave its
+    Message-ID unclaimed so the MTA's retry is processed."""
+    row = _copy(
+        failed,
+        outcome="error",
+        reason=f"intake failed, the sender's server will retry: {exc!r}"[:500],
+    )
+    log.warning("mail intake failed", message_id=failed.message_id, error=repr(exc))
     try:
-        mail = mailparse.parse(raw, envelope_from)
-    except Exception as exc:  # unparseable: keep it, refuse it
-        row.outcome, row.reason = "rejected", f"unreadable message: {exc!r}"[:500]
-        await row.save()
-        return IntakeResult("rejected", reason=row.reason)
-    row.message_id, row.sender, row.subject = mail.message_id, mail.sender, mail.subject[:1000]
-    row.recipients = " ".join(recipients or mail.recipients)
+        async with db.transaction():
+            await row.save()
+    except Exception as store_exc:  # the database itself is down: the MTA still has it
+        log.error("could not keep the failed message", error=repr(store_exc))
+
+
+async def _process(
+    row: InboundMail, mail: mailparse.ParsedMail, recipients: list[str]
+) -> IntakeResult:
+    """Inside the unit: claim the Message-ID, then act on the message."""
+    duplicate = IntakeResult("duplicate", reason="Message-ID seen before")
     if mail.message_id and await InboundMail.exists().where(
         InboundMail.processed_message_id == mail.message_id
     ):
-        return await _finish(row, IntakeResult("duplicate", reason="Message-ID seen before"))
+        return await _finish(row, duplicate)
     row.processed_message_id = mail.message_id
     try:
-        await row.save()
-    except Exception:  # unique violation: the same message is being processed in parallel
+        async with db.transaction():  # a savepoint: a lost claim undoes only itself
+            await row.save()
+    except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+        # The same message is being processed in parallel and that delivery committed.
         row.processed_message_id = None
-        return await _finish(row, IntakeResult("duplicate", reason="Message-ID seen before"))
-    try:
-        result = await _decide(row, mail, recipients or mail.recipients)
-    except Exception:
-        # Free the Message-ID so the MTA's retry is processed, not taken for a duplicate.
-        await InboundMail.update(
-            {InboundMail.processed_message_id: None, InboundMail.outcome: "error"}
-        ).where(InboundMail.id == row.id)
-        raise
-    return await _finish(row, result)
+        return await _finish(_copy(row), duplicate)
+    return await _finish(row, await _decide(row, mail, recipients))
+
+
+_KEPT = (
+    "received_at",
+    "envelope_from",
+    "recipients",
+    "size",
+    "content",
+    "message_id",
+    "sender",
+    "subject",
+)
+
+
+def _copy(row: InboundMail, **changes: Any) -> InboundMail:
+    """A new, unsaved row for the same message."""
+    return InboundMail(**{name: getattr(row, name) for name in _KEPT}, **changes)
 
 
 async def _finish(row: InboundMail, result: IntakeResult) -> IntakeResult:
@@ -124,10 +182,9 @@ async def _decide(
     mapping = None
     for address in recipients:
         mapping = (
-            await MailAddress.select(MailAddress.template.code, MailAddress.template.channels)
+            await MailAddress.select(MailAddress.template.code)
             .where(MailAddress.address == address.strip("<> ").lower())
             .first()
-            .output(load_json=True)
         )
         if mapping:
             break
@@ -136,11 +193,10 @@ async def _decide(
             "rejected",
             reason=f"no intake address among the recipients ({', '.join(recipients) or 'none'})",
         )
-    if "email" not in (mapping["template.channels"] or []):
-        return IntakeResult(
-            "rejected",
-            reason=f"R3: template {mapping['template.code']!r} does not take tasks by e-mail",
-        )
+    try:
+        tasks.require_channel(await tasks.get_template(mapping["template.code"]), Channel.EMAIL)
+    except DomainError as exc:
+        return IntakeResult("rejected", reason=exc.detail)
     return await _new_task(row, mail, mapping["template.code"])
 
 
@@ -242,6 +298,19 @@ async def _new_task(
     *,
     follows: dict[str, Any] | None = None,
 ) -> IntakeResult:
+    try:
+        async with db.transaction():  # a savepoint: a refused task leaves no contact behind
+            return await _create(row, mail, template_code, follows)
+    except DomainError as exc:
+        return IntakeResult("rejected", reason=exc.detail)
+
+
+async def _create(
+    row: InboundMail,
+    mail: mailparse.ParsedMail,
+    template_code: str,
+    follows: dict[str, Any] | None,
+) -> IntakeResult:
     subject, surname = mailparse.split_surname_marker(mailparse.clean_subject(mail.subject))
     assignee_id = await _engineer_by_surname(surname) if surname else None
     if follows is not None:
@@ -272,68 +341,44 @@ async def _new_task(
     description = _body(mail)
     if follows is not None:
         description = f"Продолжение завершённой задачи #{follows['number']}.\n\n{description}"
-    try:
-        task = await tasks.create_task(
-            None,
-            TaskIn(
-                title=title,
-                template=template_code,
-                description=description,
-                counterparty_id=counterparty_id,
-                assignee_id=assignee_id,
-                requester_contact_id=contact["id"],
-            ),
-            channel="email",
-            counterparty_required=False,
+    task = await tasks.create_task(
+        None,
+        TaskIn(
+            title=title,
+            template=template_code,
+            description=description,
+            counterparty_id=counterparty_id,
+            assignee_id=assignee_id,
+            requester_contact_id=contact["id"],
+        ),
+        channel=Channel.EMAIL,
+        counterparty_required=False,
+    )
+    await IntakeTask.insert(
+        IntakeTask(
+            task=task.id,
+            counterparty_missing=task.counterparty is None,
+            follows_task=follows["id"] if follows else None,
+            contact=contact["id"],
+            created_at=clock.now(),
         )
-    except DomainError as exc:
-        return IntakeResult("rejected", reason=exc.detail)
-    async with db.transaction():
-        await IntakeTask.insert(
-            IntakeTask(
-                task=task.id,
-                counterparty_missing=task.counterparty is None,
-                follows_task=follows["id"] if follows else None,
-                contact=contact["id"],
-                created_at=clock.now(),
-            )
+    )
+    if surname and assignee_id is None:
+        await _note(
+            task.id,
+            f"R5: no engineer with the surname {surname!r}; the task stays in the queue",
         )
-        if surname and assignee_id is None:
-            await tasks.record_event(
-                task.id,
-                None,
-                "note",
-                "email",
-                {
-                    "text": f"R5: no engineer with the surname {surname!r}; "
-                    "the task stays in the queue"
-                },
-            )
-        if task.counterparty is None:
-            await tasks.record_event(
-                task.id,
-                None,
-                "note",
-                "email",
-                {"text": "R2: counterparty missing; the office must set it"},
-            )
-        if follows is not None:
-            await tasks.record_event(
-                task.id,
-                None,
-                "note",
-                "email",
-                {"text": "reply to a completed task", "follows_task_id": follows["id"]},
-            )
-            await tasks.record_event(
-                follows["id"],
-                None,
-                "note",
-                "email",
-                {"text": "the client replied; new task", "new_task_id": task.id},
-            )
-        await _save_attachments(row, mail, task.id)
+    if task.counterparty is None:
+        await _note(task.id, "R2: counterparty missing; the office must set it")
+    if follows is not None:
+        await _note(task.id, "reply to a completed task", follows_task_id=follows["id"])
+        await _note(follows["id"], "the client replied; new task", new_task_id=task.id)
+    await _save_attachments(row, mail, task.id)
     return IntakeResult("task_created", task_id=task.id)
+
+
+async def _note(task_id: int, text: str, **data: Any) -> None:
+    await tasks.record_event(task_id, None, "note", Channel.EMAIL, {"text": text, **data})
 
 
 async def _save_attachments(row: InboundMail, mail: mailparse.ParsedMail, task_id: int) -> None:
@@ -358,24 +403,22 @@ async def _reply(
 ) -> IntakeResult:
     """R6: a client's reply on a thread."""
     if task["status"] in CLOSED:
-        template = (
-            await Template.select(Template.channels)
-            .where(Template.code == REOPEN_TEMPLATE)
-            .first()
-            .output(load_json=True)
-        )
-        code = REOPEN_TEMPLATE if template and "email" in template["channels"] else None
-        if code is None:
-            return IntakeResult("rejected", reason="no template takes replies to completed tasks")
-        return await _new_task(row, mail, code, follows=task)
-    contact = await _contact_for(mail, task["counterparty"])
+        try:
+            tasks.require_channel(await tasks.get_template(REOPEN_TEMPLATE), Channel.EMAIL)
+        except DomainError as exc:
+            return IntakeResult("rejected", reason=f"a reply to a completed task: {exc.detail}")
+        return await _new_task(row, mail, REOPEN_TEMPLATE, follows=task)
     body = mailparse.cut_quoted(mail.text) or mail.text.strip()
     if not body and mail.attachments:
         body = "(вложения: " + ", ".join(a[0] for a in mail.attachments) + ")"
     if not body:
         return IntakeResult("ignored", task_id=task["id"], reason="empty reply")
-    comment_id = await transitions.add_contact_comment(contact["id"], task["id"], body)
-    row.comment_id = comment_id
-    async with db.transaction():
-        await _save_attachments(row, mail, task["id"])
+    try:
+        async with db.transaction():
+            contact = await _contact_for(mail, task["counterparty"])
+            row.comment_id = await transitions.add_contact_comment(contact["id"], task["id"], body)
+            await _save_attachments(row, mail, task["id"])
+    except DomainError as exc:
+        row.comment_id = None
+        return IntakeResult("rejected", task_id=task["id"], reason=exc.detail)
     return IntakeResult("comment_added", task_id=task["id"])

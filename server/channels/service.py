@@ -17,25 +17,22 @@ from server.lib.addresses import is_email
 from server.lib.errors import Conflict, InvalidInput, RuleViolation
 from server.tasks import service as tasks
 from server.tasks.schemas import TemplateOut
+from server.tasks.statuses import Channel
 
 # `naryad migrate` maps these when NARYAD_MAIL_DOMAIN is set (R5).
 DEFAULT_ADDRESSES = (("project+124", "accounting"), ("project+31", "remote_support"))
 
 
 async def _template_for(code: str, channel: str) -> TemplateOut:
+    """The template a chat or an address creates tasks with; R3 from the one check."""
     template = await tasks.get_template(code)
-    if channel not in template.channels:
-        raise RuleViolation(
-            f"template {code!r} does not take tasks through {channel!r}; "
-            f"it takes: {', '.join(template.channels)}",
-            rule="R3",
-        )
+    tasks.require_channel(template, channel)
     return template
 
 
 async def map_telegram_chat(data: TelegramChatIn) -> TelegramChatOut:
     """Map (or re-map) a chat to a template that allows Telegram."""
-    template = await _template_for(data.template, "telegram")
+    template = await _template_for(data.template, Channel.TELEGRAM)
     async with db.transaction():
         existing = await TelegramChat.select(TelegramChat.id).where(
             TelegramChat.chat_id == data.chat_id
@@ -68,7 +65,7 @@ def normalize_address(address: str) -> str:
 
 async def add_mail_address(data: MailAddressIn) -> MailAddressOut:
     address = normalize_address(data.address)
-    template = await _template_for(data.template, "email")
+    template = await _template_for(data.template, Channel.EMAIL)
     async with db.transaction():
         if await MailAddress.exists().where(MailAddress.address == address):
             raise Conflict(f"{address} is already an intake address")

@@ -4,10 +4,14 @@ what happened in the chat. Everything else is acknowledged and ignored."""
 from __future__ import annotations
 
 import re
+import sqlite3
+from functools import partial
 from typing import Any
 
+import asyncpg
 import httpx
 
+from server import db
 from server.accounts import service as accounts
 from server.accounts.tables import User
 from server.channels.tables import TelegramChat, TelegramUpdate
@@ -15,8 +19,10 @@ from server.lib import clock
 from server.lib.errors import DomainError
 from server.lib.logs import get_logger
 from server.settings import Settings
+from server.settings import current as current_settings
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskIn
+from server.tasks.statuses import Channel
 
 log = get_logger("naryad.channels.telegram")
 _COMMAND = re.compile(r"^/task(?:@[A-Za-z0-9_]+)?(?=\s|$)", re.I)
@@ -38,9 +44,12 @@ async def _claim_update(update_id: int) -> bool:
     if await TelegramUpdate.exists().where(TelegramUpdate.update_id == update_id):
         return False
     try:
-        await TelegramUpdate.insert(TelegramUpdate(update_id=update_id, received_at=clock.now()))
-    except Exception:  # unique violation: a parallel delivery of the same update won
-        return False
+        async with db.transaction():  # a savepoint: a lost claim undoes only itself
+            await TelegramUpdate.insert(
+                TelegramUpdate(update_id=update_id, received_at=clock.now())
+            )
+    except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+        return False  # a parallel delivery of the same update won
     return True
 
 
@@ -86,12 +95,14 @@ async def _decide(message: dict[str, Any], settings: Settings) -> tuple[str, str
             None,
         )
     try:
+        # R3 and every other rule: create_task's own checks (require_channel); its
+        # transaction is a savepoint here, so a refusal undoes only the task.
         task = await tasks.create_task(
             actor,
             TaskIn(
                 title=title[:TITLE_MAX], template=chat["template.code"], description=description
             ),
-            channel="telegram",
+            channel=Channel.TELEGRAM,
         )
     except DomainError as exc:
         return "refused", f"Задача не создана. {exc.detail}", None
@@ -116,26 +127,35 @@ async def send_message(settings: Settings, chat_id: int, text: str, reply_to: in
         log.warning("telegram reply failed", error=repr(exc))
 
 
-async def handle_update(update: dict[str, Any], settings: Settings) -> str:
-    """One authenticated update; returns what was done (for logs and tests)."""
+async def handle_update(update: dict[str, Any]) -> str:
+    """One authenticated update, as one unit of work: its claim, the task and the recorded
+    outcome commit together, and the bot's reply is sent only after that commit. A failure
+    rolls everything back (no task, no reply) and answers 500, so Telegram retries."""
+    settings = current_settings()
     update_id = update.get("update_id")
     if not isinstance(update_id, int):
         return "ignored"
-    if not await _claim_update(update_id):
-        return "duplicate"
-    message = update.get("message")
-    outcome, task_id = "ignored", None
-    if (
-        isinstance(message, dict)
-        and isinstance(message.get("chat"), dict)
-        and not message.get("migrate_to_chat_id")
-        and parse_task_command(message.get("text") or "") is not None
-    ):
-        outcome, reply, task_id = await _decide(message, settings)
-        await send_message(settings, message["chat"]["id"], reply, message.get("message_id"))
-    await TelegramUpdate.update(
-        {TelegramUpdate.outcome: outcome, TelegramUpdate.task: task_id}
-    ).where(TelegramUpdate.update_id == update_id)
+    async with db.transaction():
+        if not await _claim_update(update_id):
+            return "duplicate"
+        message = update.get("message")
+        outcome, task_id = "ignored", None
+        if (
+            isinstance(message, dict)
+            and isinstance(message.get("chat"), dict)
+            and not message.get("migrate_to_chat_id")
+            and parse_task_command(message.get("text") or "") is not None
+        ):
+            outcome, reply, task_id = await _decide(message, settings)
+            await db.on_commit(
+                partial(
+                    send_message, settings, message["chat"]["id"], reply, message.get("message_id")
+                ),
+                name="telegram reply",
+            )
+        await TelegramUpdate.update(
+            {TelegramUpdate.outcome: outcome, TelegramUpdate.task: task_id}
+        ).where(TelegramUpdate.update_id == update_id)
     return outcome
 
 

@@ -131,6 +131,7 @@ async def require_employee(user_id: int, field: str) -> dict[str, Any]:
 
 def require_channel(template: TemplateOut, channel: str) -> None:
     """R3: the one check of a channel against a template, for every way tasks come in."""
+    channel = str(channel)  # a Channel member is named by its value, not its repr
     if channel not in template.channels:
         raise RuleViolation(
             f"template {template.code!r} ({template.name}) does not take tasks through "

@@ -11,14 +11,14 @@ import smtplib
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from channel_fakes import free_port
-from naryad_harness import ROOT, Backend, Server
+from channel_fakes import MAIL_DOMAIN, MAIL_SECRET, DbFault, free_port, mail_env
+from naryad_harness import ROOT, Backend
 
 from server.accounts.tables import User
 from server.channels import service as channels
@@ -30,40 +30,10 @@ from server.notifications.tables import Notification
 from server.tasks.tables import Comment, Task, TaskEvent
 
 CORPUS = Path(__file__).resolve().parent / "mail"
-SECRET = "inbound-secret-1"
-DOMAIN = "naryad.test"
+SECRET = MAIL_SECRET
+DOMAIN = MAIL_DOMAIN
 REMOTE = ("Удалённая техподдержка",)
 ACCOUNTING = ("Бухгалтерия",)
-
-
-def _env() -> dict[str, str]:
-    return {
-        "NARYAD_INBOUND_EMAIL_SECRET": SECRET,
-        "NARYAD_MAIL_DOMAIN": DOMAIN,
-        "NARYAD_MAIL_MAX_BYTES": "200000",
-        "NARYAD_MAIL_MAX_ATTACHMENT_BYTES": "20000",
-        # Client mail goes nowhere: a closed port (delivery retries quietly).
-        "NARYAD_SMTP_HOST": "127.0.0.1",
-        "NARYAD_SMTP_PORT": str(free_port()),
-        "NARYAD_SUPPORT_ADDRESS": f"support@{DOMAIN}",
-    }
-
-
-@pytest.fixture(scope="module")
-def mail_servers() -> Iterator[dict[str, Server]]:
-    started: dict[str, Server] = {}
-    yield started
-    for server in started.values():
-        server.stop()
-
-
-@pytest.fixture
-async def mb(backend: Backend, mail_servers: dict[str, Server]) -> AsyncIterator[Backend]:
-    if backend.kind not in mail_servers:
-        mail_servers[backend.kind] = await asyncio.to_thread(Server, backend.url, 1, _env())
-    b = Backend(backend.kind, backend.url, mail_servers[backend.kind])
-    yield b
-    await b.http.aclose()
 
 
 async def _inbound(b: Backend, raw: bytes, secret: str | None = SECRET) -> Any:
@@ -395,7 +365,7 @@ def _mail(to: str, subject: str, body: str, sender: str = "anna@romashka.ru") ->
 @pytest.fixture
 def listener(mb: Backend) -> Iterator[int]:
     port = free_port()
-    env = {**os.environ, **_env(), "NARYAD_DATABASE_URL": mb.url, "NARYAD_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, **mail_env(), "NARYAD_DATABASE_URL": mb.url, "NARYAD_LOG_LEVEL": "WARNING"}
     log = open(ROOT / "test-output" / f"mail-intake-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
@@ -509,3 +479,30 @@ async def test_migrate_seeds_intake_addresses_once(tmp_path: Path) -> None:
         outs.append(proc.stdout)
     assert "project+124@example.ru" in outs[0] and "project+31@example.ru" in outs[0]
     assert "intake address" not in outs[1]
+
+
+@pytest.mark.sqlite
+async def test_smtp_answers_451_when_the_unit_fails_and_the_retry_is_processed(
+    mb: Backend, listener: int
+) -> None:
+    await mb.counterparty("Ромашка", email_domains=["romashka.ru"])
+    await channels.seed_default_addresses(DOMAIN)
+    remote = f"project+31@{DOMAIN}"
+    msg = _mail(remote, "Касса не печатает", "Ошибка 3969 на кассе 2.")
+    fault = DbFault(mb.url)
+    try:
+        await fault.install("intake_tasks")
+        await fault.arm("intake_tasks")
+        code, text = await asyncio.to_thread(_send, listener, msg, "anna@romashka.ru", remote)
+        assert code == 451, text  # temporary: the sending server keeps it and retries
+        assert await Task.count() == 0 and await Contact.count() == 0
+        await fault.disarm()
+        code, text = await asyncio.to_thread(_send, listener, msg, "anna@romashka.ru", remote)
+        assert code == 250 and b"task_created" in text, text
+    finally:
+        await fault.remove()
+    assert await Task.count() == 1
+    outcomes = [
+        r["outcome"] for r in await InboundMail.select(InboundMail.outcome).order_by(InboundMail.id)
+    ]
+    assert outcomes == ["error", "task_created"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import pytest
-from channel_fakes import BotApi
+from channel_fakes import BotApi, DbFault
 from naryad_harness import ROOT, Backend, Server
 
 from server.channels.tables import TelegramUpdate
@@ -53,8 +55,10 @@ async def tg(
     if backend.kind not in tg_servers:
         tg_servers[backend.kind] = await asyncio.to_thread(Server, backend.url, 1, _env(bot_api))
     bot_api.calls.clear()
+    bot_api.probe = None
     b = Backend(backend.kind, backend.url, tg_servers[backend.kind])
     yield b
+    bot_api.probe = None
     await b.http.aclose()
 
 
@@ -225,6 +229,63 @@ async def test_other_updates_are_acknowledged_and_ignored(tg: Backend, bot_api: 
         assert (await _post(tg, update))["outcome"] == "ignored", update
     assert bot_api.calls == []
     assert await Task.count() == 0
+
+
+def _committed_tasks(b: Backend) -> Any:
+    """A probe for the fake Bot API: how many tasks another connection sees committed."""
+
+    async def count() -> int:
+        if b.kind == "postgres":
+            conn = await asyncpg.connect(b.url)
+            try:
+                return int(await conn.fetchval("SELECT count(*) FROM tasks"))
+            finally:
+                await conn.close()
+        with sqlite3.connect(b.url.removeprefix("sqlite:///"), timeout=30) as conn:
+            return int(conn.execute("SELECT count(*) FROM tasks").fetchone()[0])
+
+    return count
+
+
+@pytest.mark.sqlite
+async def test_the_reply_is_sent_after_the_task_committed(tg: Backend, bot_api: BotApi) -> None:
+    await _setup(tg)
+    bot_api.probe = _committed_tasks(tg)
+    assert (await _post(tg, _message("/task Ромашка: привезти ленту")))["outcome"] == "task_created"
+    [reply] = bot_api.sent(CHAT)
+    assert "Создана задача" in reply["text"]
+    assert reply["probe"] == 1  # the bot spoke of a task the database already had
+
+
+@pytest.fixture
+async def fault(tg: Backend) -> AsyncIterator[DbFault]:
+    f = DbFault(tg.url)
+    yield f
+    await f.remove()
+
+
+@pytest.mark.sqlite
+async def test_a_failed_update_says_nothing_and_its_retry_creates_one_task(
+    tg: Backend, bot_api: BotApi, fault: DbFault
+) -> None:
+    """One update is one unit: a failure after the task was written (recording the
+    update's outcome) leaves no task and no reply; Telegram's retry is processed anew."""
+    await _setup(tg)
+    await fault.install("telegram_updates", "UPDATE")
+    await fault.arm("telegram_updates")
+    update = _message("/task Ромашка: привезти ленту")
+    resp = await tg.http.post("/api/channels/telegram/webhook", json=update, headers=HEADERS)
+    assert resp.status_code == 500  # not acknowledged: Telegram delivers it again
+    await asyncio.sleep(0.3)  # a reply sent after the response would show up here
+    assert bot_api.sent(CHAT) == []
+    assert await Task.count() == 0 and await TelegramUpdate.count() == 0
+
+    await fault.disarm()
+    assert (await _post(tg, update))["outcome"] == "task_created"
+    assert (await _post(tg, update))["outcome"] == "duplicate"
+    assert await Task.count() == 1
+    [reply] = bot_api.sent(CHAT)
+    assert "Создана задача" in reply["text"]
 
 
 async def test_set_webhook_command_registers_url_and_secret(tg: Backend, bot_api: BotApi) -> None:
