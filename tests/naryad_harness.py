@@ -53,6 +53,7 @@ DATA_TABLES = (
     "push_subscriptions",
     "notification_preferences",
     "idempotency_keys",
+    "task_watchers",
     "task_comments",
     "task_events",
     "task_attachments",

@@ -59,6 +59,22 @@ def template_out(row: dict[str, Any]) -> TemplateOut:
     )
 
 
+# What of its template a task keeps from its creation: editing a template changes new
+# tasks only (server/tasks/editing.py), so workflow and R2 read these from the task row.
+WORKFLOW_FLAGS = (
+    "has_departure",
+    "requires_check",
+    "requires_completed_works",
+    "counterparty_in_title",
+)
+
+
+def template_as_created(template: TemplateOut, task_row: dict[str, Any]) -> TemplateOut:
+    """`template` with the workflow flags the task was created under (`task_row` has them)."""
+    flags: dict[str, Any] = {f: bool(task_row[f]) for f in WORKFLOW_FLAGS}
+    return msgspec.structs.replace(template, **flags)
+
+
 async def list_templates() -> list[TemplateOut]:
     rows = await Template.select().order_by(Template.code).output(load_json=True)
     return [template_out(r) for r in rows]
@@ -285,6 +301,7 @@ async def create_task(
             status_changed_at=now,
             accepted_at=placement.accepted_at,
             completed_at=placement.completed_at,
+            **{f: getattr(template, f) for f in WORKFLOW_FLAGS},
         )
         await task.save()
         # The human number is the row id: unique, increasing, and free of races.
@@ -361,8 +378,8 @@ SELECT t.id, t.number, t.title, t.description, t.status, t.channel, t.completed_
     t.departed_at, t.arrived_at, t.done_at, t.checkin_distance_m, t.checkin_far,
     t.postponed_until, t.call_back, t.priority, t.due_reaction_at, t.due_resolution_at,
     t.reacted_at,
-    tpl.code AS "template.code", tpl.has_departure AS "template.has_departure",
-    tpl.requires_check AS "template.requires_check",
+    tpl.code AS "template.code", t.has_departure AS "template.has_departure",
+    t.requires_check AS "template.requires_check",
     cp.id AS "counterparty.id", cp.name AS "counterparty.name",
     s.id AS "site.id", s.name AS "site.name", s.address AS "site.address",
     s.lat AS "site.lat", s.lon AS "site.lon",

@@ -83,6 +83,13 @@ class Task(Table, tablename="tasks"):
     due_resolution_at = Timestamptz(null=True, default=None, index=True)
     reacted_at = Timestamptz(null=True, default=None)
     sla_paused_at = Timestamptz(null=True, default=None)
+    # The template's workflow as it was when the task was created: editing a template
+    # changes new tasks only (server/tasks/editing.py), so the state machine and R2 read
+    # these, not the template's current flags.
+    has_departure = Boolean(default=False)
+    requires_check = Boolean(default=False)
+    requires_completed_works = Boolean(default=False)
+    counterparty_in_title = Boolean(default=False)
 
 
 class TaskEvent(Table, tablename="task_events"):
@@ -110,6 +117,28 @@ class Comment(Table, tablename="task_comments"):
     # Ids of users named as @login in the body.
     mentions = JSON(default=[])
     created_at = Timestamptz()
+
+
+class TaskWatcher(Table, tablename="task_watchers"):
+    """Employees who follow a task: they hear what its assignee hears. One row per task and
+    user (a unique index, task_watchers_task_user, made by the migration)."""
+
+    id: Serial
+    task = ForeignKey(Task, on_delete=OnDelete.cascade)
+    user = ForeignKey(User, on_delete=OnDelete.cascade)
+    added_by = ForeignKey(User, null=True, on_delete=OnDelete.set_null)
+    created_at = Timestamptz()
+
+    @classmethod
+    async def users_of(cls, task_id: int) -> list[tuple[int, str]]:
+        """(user id, full name) of the task's watchers, in the order they joined."""
+        rows = (
+            await cls.select(cls.user.id, cls.user.full_name)
+            .where(cls.task == task_id)
+            .order_by(cls.created_at)
+            .order_by(cls.id)
+        )
+        return [(r["user.id"], r["user.full_name"]) for r in rows]
 
 
 class IdempotencyKey(Table, tablename="idempotency_keys"):

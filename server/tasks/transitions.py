@@ -77,6 +77,11 @@ async def _load(task_id: int) -> TaskState:
             Task.postponed_from_status,
             Task.completed_works,
             Task.template.id,
+            # the workflow the task was created under (templates change new tasks only)
+            Task.has_departure,
+            Task.requires_check,
+            Task.requires_completed_works,
+            Task.counterparty_in_title,
         )
         .where(Task.id == task_id)
         .first()
@@ -103,7 +108,7 @@ async def _load(task_id: int) -> TaskState:
         site_lon=row["site.lon"],
         postponed_from_status=row["postponed_from_status"],
         completed_works=row["completed_works"],
-        template=service.template_out(template),
+        template=service.template_as_created(service.template_out(template), row),
     )
 
 
