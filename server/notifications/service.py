@@ -38,7 +38,7 @@ from server.notifications.tables import Notification, NotificationPreference, Pu
 from server.settings import Settings
 from server.settings import current as current_settings
 from server.tasks.statuses import Status
-from server.tasks.tables import Comment, Task
+from server.tasks.tables import Comment, Task, TaskWatcher
 
 log = get_logger("naryad.notifications")
 
@@ -218,6 +218,15 @@ async def _recipients(
     return audience
 
 
+async def _watchers_hearing(task: TaskFacts, audience: Audience, actor_id: int | None) -> list[int]:
+    """A task's watchers hear what its assignee hears (as a "watched" message of their own:
+    "assigned to you" would be false for them); nobody hears twice or of their own act."""
+    if task.assignee_id is None or task.assignee_id not in audience.users:
+        return []
+    heard = {*audience.users, actor_id}
+    return [uid for uid, _ in await TaskWatcher.users_of(task.id) if uid not in heard]
+
+
 async def _comment_body(kind: str, data: dict[str, Any]) -> str:
     if kind not in ("comment", "client_reply"):
         return ""
@@ -231,7 +240,8 @@ async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, 
     task = await _task_facts(task_id)
     audience = await _recipients(task, kind, actor_id, data)
     mentioned = [u for u in data.get("mentions") or [] if u != actor_id and u not in audience.users]
-    if not (audience.users or audience.contacts or (kind == "comment" and mentioned)):
+    watchers = await _watchers_hearing(task, audience, actor_id)
+    if not (audience.users or audience.contacts or watchers or (kind == "comment" and mentioned)):
         return []
     actor_name = ""
     if actor_id is not None:
@@ -259,6 +269,8 @@ async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, 
         ids += await _to_users(task_id, audience.message, audience.users, context)
     if kind == "comment" and mentioned:
         ids += await _to_users(task_id, "mention", mentioned, context)
+    if watchers:
+        ids += await _to_users(task_id, "watched", watchers, {**context, "event": audience.message})
     if ids:
         await db.on_commit(partial(_deliver_soon, ids), name="deliver notifications")
     return ids
