@@ -4,6 +4,7 @@ cycle behind a function-level import. Read from the source with `ast`; no import
 from __future__ import annotations
 
 import ast
+import itertools
 from collections import defaultdict
 from pathlib import Path
 
@@ -83,10 +84,7 @@ def test_no_import_cycle_between_domains() -> None:
     graph = domain_graph()
     cycle = find_cycle(graph)
     if cycle:
-        where = [
-            f"{a} -> {b}: {', '.join(graph[a][b][:3])}"
-            for a, b in zip(cycle, cycle[1:], strict=False)
-        ]
+        where = [f"{a} -> {b}: {', '.join(graph[a][b][:3])}" for a, b in itertools.pairwise(cycle)]
         raise AssertionError("import cycle between domains:\n" + "\n".join(where))
 
 
