@@ -64,6 +64,7 @@ DATA_TABLES = (
     "sites",
     "contacts",
     "counterparty_names",
+    "counterparty_words",
     "counterparties",
 )
 

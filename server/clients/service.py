@@ -17,7 +17,7 @@ from server.clients.schemas import (
     SiteIn,
     SiteOut,
 )
-from server.clients.tables import Contact, Counterparty, CounterpartyName, Site
+from server.clients.tables import Contact, Counterparty, CounterpartyName, CounterpartyWord, Site
 from server.lib import clock
 from server.lib.addresses import is_email
 from server.lib.errors import InvalidInput, NotFound
@@ -30,6 +30,14 @@ class CounterpartyMatch(msgspec.Struct):
     counterparty_id: int
     name: str
     matched: str  # the normalised name or alias found in the title
+
+
+class NameSuggestion(msgspec.Struct):
+    """A one-tap fix for an R2 refusal: submit `title` with `counterparty_id` = `id`."""
+
+    id: int
+    name: str
+    title: str
 
 
 def _counterparty_out(row: dict[str, Any]) -> CounterpartyOut:
@@ -46,17 +54,16 @@ def _counterparty_out(row: dict[str, Any]) -> CounterpartyOut:
 
 
 async def create_counterparty(data: CounterpartyIn) -> CounterpartyOut:
-    spellings = [data.name, *data.aliases]
-    normalized: list[str] = []
-    for spelling in spellings:
-        norm = names.normalize(spelling)
-        if not norm:
+    forms: list[names.NameForms] = []
+    for spelling in [data.name, *data.aliases]:
+        form = names.name_forms(spelling)
+        if form is None:
             raise InvalidInput(
                 f"{spelling!r} has no words besides quotes and legal forms; "
                 "give the counterparty a name that a title can contain"
             )
-        if norm not in normalized:
-            normalized.append(norm)
+        if all(f.normalized != form.normalized for f in forms):
+            forms.append(form)
     domains = []
     for domain in data.email_domains:
         domain = domain.strip().lower().lstrip("@")
@@ -78,18 +85,37 @@ async def create_counterparty(data: CounterpartyIn) -> CounterpartyOut:
             created_at=clock.now(),
         )
         await row.save()
-        await CounterpartyName.insert(
-            *[
-                CounterpartyName(
-                    counterparty=row.id,
-                    normalized=norm,
-                    first_token=norm.split(" ", 1)[0],
-                    length=len(norm),
-                )
-                for norm in normalized
-            ]
-        )
+        await save_names(row.id, forms)
     return await get_counterparty(row.id)
+
+
+async def save_names(counterparty_id: int, forms: list[names.NameForms]) -> None:
+    """Index a counterparty's spellings for R2: its names, and new words for the typo index."""
+    await CounterpartyName.insert(
+        *[
+            CounterpartyName(
+                counterparty=counterparty_id,
+                spelling=f.spelling,
+                normalized=f.normalized,
+                lemmas=" ".join(f.lemmas),
+                first_token=f.first_token,
+                second_token=f.second_token,
+                length=len(f.normalized),
+            )
+            for f in forms
+        ]
+    )
+    words = names.vocabulary(forms)
+    if not words:
+        return
+    known = await CounterpartyWord.select(CounterpartyWord.word).where(
+        CounterpartyWord.word.is_in(sorted(words))
+    )
+    new = sorted(words.keys() - {r["word"] for r in known})
+    if new:
+        await CounterpartyWord.insert(
+            *[CounterpartyWord(variant=v, word=w) for w in new for v in sorted(words[w])]
+        )
 
 
 async def get_counterparty(counterparty_id: int) -> CounterpartyOut:
@@ -114,34 +140,90 @@ async def list_counterparties(q: str | None, limit: int = 100) -> list[Counterpa
     return [_counterparty_out(r) for r in await query]
 
 
-async def find_counterparty_in_title(title: str) -> CounterpartyMatch | None:
-    """The counterparty whose longest name or alias occurs in the title, or None.
-
-    One indexed query fetches only the names whose first word appears in the title,
-    so the cost does not grow with the number of counterparties.
-    """
-    title_tokens = names.tokens(title)
-    if not title_tokens:
-        return None
+async def _candidates(keys: list[str]) -> list[names.Candidate]:
+    """The one indexed query: spellings whose first two normal forms occur in the title."""
+    if not keys:
+        return []
     rows = await CounterpartyName.select(
-        CounterpartyName.counterparty, CounterpartyName.normalized
-    ).where(CounterpartyName.first_token.is_in(sorted(set(title_tokens))))
-    best = names.best_match(title, [(r["counterparty"], r["normalized"]) for r in rows])
-    if best is None:
-        return None
-    counterparty = (
-        await Counterparty.select(Counterparty.name).where(Counterparty.id == best[0]).first()
+        CounterpartyName.counterparty,
+        CounterpartyName.lemmas,
+        CounterpartyName.normalized,
+        CounterpartyName.spelling,
+        CounterpartyName.counterparty.name.as_alias("counterparty_name"),
+        CounterpartyName.counterparty.parent.as_alias("parent_id"),
+    ).where(
+        CounterpartyName.first_token.is_in(keys) & CounterpartyName.second_token.is_in([*keys, ""])
     )
-    assert counterparty is not None  # names cascade-delete with their counterparty
-    return CounterpartyMatch(counterparty_id=best[0], name=counterparty["name"], matched=best[1])
+    return [
+        names.Candidate(
+            counterparty_id=r["counterparty"],
+            lemmas=tuple(r["lemmas"].split(" ")),
+            normalized=r["normalized"],
+            spelling=r["spelling"],
+            counterparty_name=r["counterparty_name"],
+            parent_id=r["parent_id"],
+        )
+        for r in rows
+    ]
+
+
+async def counterparties_in_title(title: str) -> list[CounterpartyMatch]:
+    """R2: the counterparties a title names, in any grammatical case (names.best_match).
+
+    One indexed query fetches only the spellings whose first two normal forms occur in the
+    title, so the cost does not grow with the number of counterparties. One result: the
+    counterparty; more: the title is ambiguous; none: it names no known counterparty.
+    """
+    words = names.read_title(title)
+    found = names.best_match(words, await _candidates(names.title_keys(words)))
+    return [
+        CounterpartyMatch(
+            counterparty_id=m.candidate.counterparty_id,
+            name=m.candidate.counterparty_name,
+            matched=m.candidate.normalized,
+        )
+        for m in found
+    ]
+
+
+async def find_counterparty_in_title(title: str) -> CounterpartyMatch | None:
+    """The one counterparty the title names, or None (none, or more than one)."""
+    found = await counterparties_in_title(title)
+    return found[0] if len(found) == 1 else None
+
+
+async def suggest_counterparties(title: str, limit: int = 5) -> list[NameSuggestion]:
+    """For a title that names no known counterparty: the counterparties it would name with a
+    misspelt word corrected, closest first, each with the corrected title.
+
+    Two indexed queries, bounded by the title's words, not by the number of names: the
+    known words one edit away from the title's words (the typo index), then the spellings
+    that the corrected title could contain.
+    """
+    words = names.read_title(title)
+    probe = names.typo_probe(words)
+    if not probe:
+        return []
+    rows = (
+        await CounterpartyWord.select(CounterpartyWord.word)
+        .where(CounterpartyWord.variant.is_in(probe))
+        .distinct()
+    )
+    fixes = names.corrections(words, (r["word"] for r in rows))
+    if not any(fixes):
+        return []
+    keys = sorted({*names.title_keys(words), *names.fixed_keys(fixes)})
+    found = names.suggest(title, words, fixes, await _candidates(keys), limit)
+    return [NameSuggestion(id=s.counterparty_id, name=s.name, title=s.title) for s in found]
 
 
 async def title_names_counterparty(title: str, counterparty_id: int) -> bool:
-    title_tokens = names.tokens(title)
-    rows = await CounterpartyName.select(CounterpartyName.normalized).where(
+    """True when the title names this counterparty (any of its spellings, in any case)."""
+    words = names.read_title(title)
+    rows = await CounterpartyName.select(CounterpartyName.lemmas).where(
         CounterpartyName.counterparty == counterparty_id
     )
-    return any(names.contains(title_tokens, r["normalized"].split(" ")) for r in rows)
+    return any(names.contains_name(words, r["lemmas"].split(" ")) for r in rows)
 
 
 async def create_contact(data: ContactIn) -> ContactOut:

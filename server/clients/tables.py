@@ -28,13 +28,28 @@ class Counterparty(Table, tablename="counterparties"):
 
 
 class CounterpartyName(Table, tablename="counterparty_names"):
-    """Normalised names and aliases, indexed by first token for the R2 title matcher."""
+    """Names and aliases for the R2 title matcher (server/clients/names.py), written when
+    the counterparty is saved: the words as written and their normal forms. Indexed by the
+    first two normal forms (first_token, second_token; "" for a one-word name)."""
 
     id: Serial
     counterparty = ForeignKey(Counterparty, on_delete=OnDelete.cascade, index=True)
-    normalized = Varchar(length=255)
-    first_token = Varchar(length=100, index=True)
+    spelling = Text()  # the name or alias as given, e.g. «ООО «Северная звезда»»
+    normalized = Varchar(length=255)  # "северная звезда"
+    lemmas = Text()  # "северный звезда"
+    first_token = Varchar(length=100, index=True)  # "северный"
+    second_token = Varchar(length=100)  # "звезда"
     length = Integer()
+
+
+class CounterpartyWord(Table, tablename="counterparty_words"):
+    """The R2 typo index: every word of every name, as written and in its normal form, under
+    itself and each of its one-letter deletions (symmetric delete: a word one edit from a
+    title's word shares a key with it). Each word is stored once, whichever names use it."""
+
+    id: Serial
+    variant = Varchar(length=100, index=True)
+    word = Varchar(length=100, index=True)
 
 
 class Contact(Table, tablename="contacts"):

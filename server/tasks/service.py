@@ -119,16 +119,33 @@ async def _resolve_counterparty(
         return counterparty_id, "given"
     if not template.counterparty_in_title:
         return None, None
-    match = await clients.find_counterparty_in_title(title)
-    if match is None and not required:
+    found = await clients.counterparties_in_title(title)
+    if len(found) == 1:
+        return found[0].counterparty_id, "title"
+    if not required:
         return None, None
-    if match is None:
+    if found:
+        # Never a silent pick: each suggestion is the same title with one counterparty chosen.
         raise RuleViolation(
-            f"no known counterparty found in the title. {_r2_hint(title)[0].upper()}"
-            f"{_r2_hint(title)[1:]}; or create the counterparty first",
+            f"the title names more than one counterparty ({', '.join(m.name for m in found)}); "
+            "a task is for one client: keep only its name in the title, or choose it "
+            "(counterparty_id)",
             rule="R2",
+            extra={
+                "rule": "R2",
+                "suggestions": [
+                    {"id": m.counterparty_id, "name": m.name, "title": title} for m in found
+                ],
+            },
         )
-    return match.counterparty_id, "title"
+    suggestions = await clients.suggest_counterparties(title)
+    guess = " or ".join(f"«{s.title}»" for s in suggestions)
+    raise RuleViolation(
+        f"no known counterparty found in the title{f'; did you mean {guess}?' if guess else '.'} "
+        f"{_r2_hint(title)[0].upper()}{_r2_hint(title)[1:]}; or create the counterparty first",
+        rule="R2",
+        extra={"rule": "R2", "suggestions": msgspec.to_builtins(suggestions)},
+    )
 
 
 async def require_employee(user_id: int, field: str) -> dict[str, Any]:
