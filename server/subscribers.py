@@ -4,12 +4,20 @@ registers its handlers; `install()` says the wiring is complete (server/lib/even
 
 from __future__ import annotations
 
+from server.channels import subscribers as channel_subscribers
 from server.lib import events
 from server.notifications import subscribers as notification_subscribers
 from server.pricing import subscribers as document_subscribers
 from server.sla import subscribers as sla_subscribers
+from server.tasks import subscribers as task_subscribers
 
-MODULES = (notification_subscribers, sla_subscribers, document_subscribers)
+MODULES = (
+    notification_subscribers,
+    sla_subscribers,
+    document_subscribers,
+    task_subscribers,
+    channel_subscribers,
+)
 
 
 def install() -> None:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import msgspec
+from piccolo.columns.combination import Combinable
 
 from server import db
 from server.clients import names
@@ -24,6 +25,11 @@ from server.lib.errors import InvalidInput, NotFound
 from server.lib.search import contains_pattern
 
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def is_email_domain(domain: str) -> bool:
+    """A lower-case domain such as 'example.ru' (no '@')."""
+    return bool(_DOMAIN.match(domain))
 
 
 class CounterpartyMatch(msgspec.Struct):
@@ -50,6 +56,7 @@ def _counterparty_out(row: dict[str, Any]) -> CounterpartyOut:
         created_at=row["created_at"],
         category=row["category"],
         language=row["language"],
+        archived=bool(row["archived"]),
     )
 
 
@@ -130,13 +137,33 @@ async def get_counterparty(counterparty_id: int) -> CounterpartyOut:
     return _counterparty_out(row)
 
 
-async def list_counterparties(q: str | None, limit: int = 100) -> list[CounterpartyOut]:
+async def list_counterparties(
+    q: str | None, limit: int = 100, *, archived: bool | None = False
+) -> list[CounterpartyOut]:
+    """Current counterparties (the pickers), archived ones (`archived=True`) or all (None)."""
     query = Counterparty.select().order_by(Counterparty.name).limit(limit).output(load_json=True)
+    if archived is not None:
+        query = query.where(Counterparty.archived.eq(archived))
     if q and (norm := names.normalize(q)):
         ids = CounterpartyName.select(CounterpartyName.counterparty).where(
             CounterpartyName.normalized.like(contains_pattern(norm))
         )
-        query = query.where(Counterparty.id.is_in(ids))
+        found: Combinable = Counterparty.id.is_in(ids)
+        if archived is not False:
+            # Archived counterparties are out of the R2 names index: read their own names.
+            rows = (
+                await Counterparty.select(Counterparty.id, Counterparty.name, Counterparty.aliases)
+                .where(Counterparty.archived.eq(True))
+                .output(load_json=True)
+            )
+            hits = [
+                r["id"]
+                for r in rows
+                if any(norm in names.normalize(s) for s in [r["name"], *(r["aliases"] or [])])
+            ]
+            if hits:
+                found = found | Counterparty.id.is_in(hits)
+        query = query.where(found)
     return [_counterparty_out(r) for r in await query]
 
 
@@ -232,7 +259,7 @@ async def create_contact(data: ContactIn) -> ContactOut:
         raise InvalidInput(f"{data.email!r} is not an e-mail address")
     async with db.transaction():
         if data.counterparty_id is not None:
-            await _require_counterparty(data.counterparty_id)
+            await require_counterparty(data.counterparty_id)
         row = Contact(
             name=data.name.strip(),
             email=email,
@@ -250,27 +277,33 @@ async def create_contact(data: ContactIn) -> ContactOut:
     )
 
 
-async def list_contacts(counterparty_id: int | None, limit: int = 200) -> list[ContactOut]:
+async def list_contacts(
+    counterparty_id: int | None, limit: int = 200, *, archived: bool | None = False
+) -> list[ContactOut]:
     query = Contact.select().order_by(Contact.name).limit(limit)
     if counterparty_id is not None:
         query = query.where(Contact.counterparty == counterparty_id)
-    return [
-        ContactOut(
-            id=r["id"],
-            name=r["name"],
-            email=r["email"],
-            phone=r["phone"],
-            counterparty_id=r["counterparty"],
-        )
-        for r in await query
-    ]
+    if archived is not None:
+        query = query.where(Contact.archived.eq(archived))
+    return [contact_out(r) for r in await query]
+
+
+def contact_out(r: dict[str, Any]) -> ContactOut:
+    return ContactOut(
+        id=r["id"],
+        name=r["name"],
+        email=r["email"],
+        phone=r["phone"],
+        counterparty_id=r["counterparty"],
+        archived=bool(r["archived"]),
+    )
 
 
 async def create_site(data: SiteIn) -> SiteOut:
     if (data.lat is None) != (data.lon is None):
         raise InvalidInput("give both lat and lon, or neither")
     async with db.transaction():
-        await _require_counterparty(data.counterparty_id)
+        await require_counterparty(data.counterparty_id)
         row = Site(
             counterparty=data.counterparty_id,
             name=data.name.strip(),
@@ -290,23 +323,40 @@ async def create_site(data: SiteIn) -> SiteOut:
     )
 
 
-async def list_sites(counterparty_id: int | None, limit: int = 500) -> list[SiteOut]:
+async def list_sites(
+    counterparty_id: int | None, limit: int = 500, *, archived: bool | None = False
+) -> list[SiteOut]:
     query = Site.select().order_by(Site.name).limit(limit)
     if counterparty_id is not None:
         query = query.where(Site.counterparty == counterparty_id)
-    return [
-        SiteOut(
-            id=r["id"],
-            counterparty_id=r["counterparty"],
-            name=r["name"],
-            address=r["address"],
-            lat=r["lat"],
-            lon=r["lon"],
-        )
-        for r in await query
-    ]
+    if archived is not None:
+        query = query.where(Site.archived.eq(archived))
+    return [site_out(r) for r in await query]
 
 
-async def _require_counterparty(counterparty_id: int) -> None:
-    if not await Counterparty.exists().where(Counterparty.id == counterparty_id):
+def site_out(r: dict[str, Any]) -> SiteOut:
+    return SiteOut(
+        id=r["id"],
+        counterparty_id=r["counterparty"],
+        name=r["name"],
+        address=r["address"],
+        lat=r["lat"],
+        lon=r["lon"],
+        archived=bool(r["archived"]),
+    )
+
+
+async def require_counterparty(counterparty_id: int) -> None:
+    """A current counterparty to file a contact or site under; archived ones are refused."""
+    row = (
+        await Counterparty.select(Counterparty.name, Counterparty.archived)
+        .where(Counterparty.id == counterparty_id)
+        .first()
+    )
+    if row is None:
         raise InvalidInput(f"counterparty_id {counterparty_id}: no such counterparty")
+    if row["archived"]:
+        raise InvalidInput(
+            f"counterparty_id {counterparty_id}: {row['name']!r} is archived; choose a current "
+            "counterparty or restore it first (PATCH with archived: false)"
+        )

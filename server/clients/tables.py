@@ -1,5 +1,6 @@
 from piccolo.columns import (
     JSON,
+    Boolean,
     DoublePrecision,
     ForeignKey,
     Integer,
@@ -24,6 +25,8 @@ class Counterparty(Table, tablename="counterparties"):
     category = Varchar(length=50, null=True, default=None)
     # The language of the client's documents (work orders, completion acts).
     language = Varchar(length=5, default="ru")
+    # Archived instead of deleted: out of pickers and R2, still on old tasks and forms.
+    archived = Boolean(default=False)
     created_at = Timestamptz()
 
 
@@ -58,6 +61,7 @@ class Contact(Table, tablename="contacts"):
     email = Varchar(length=320, null=True, index=True)
     phone = Varchar(length=50, null=True)
     counterparty = ForeignKey(Counterparty, null=True, on_delete=OnDelete.set_null, index=True)
+    archived = Boolean(default=False)
     created_at = Timestamptz()
 
 
@@ -70,4 +74,5 @@ class Site(Table, tablename="sites"):
     address = Text()
     lat = DoublePrecision(null=True, default=None)
     lon = DoublePrecision(null=True, default=None)
+    archived = Boolean(default=False)
     created_at = Timestamptz()

@@ -3,8 +3,10 @@ transaction (server/notifications/service.py decides the audience)."""
 
 from __future__ import annotations
 
+from server.clients.events import ContactsMerged
 from server.lib.events import subscribe
 from server.notifications.service import notify
+from server.notifications.tables import Notification
 from server.tasks.events import AutomationSignalled, CommentAdded, TaskCreated, TaskTransitioned
 
 
@@ -33,3 +35,11 @@ async def comment_added(event: CommentAdded) -> None:
 async def automation_signalled(event: AutomationSignalled) -> None:
     data = {"automation": event.automation, "minutes": event.minutes, "notify": event.notify}
     await notify(event.task_id, event.kind, None, data)
+
+
+@subscribe(ContactsMerged)
+async def contact_merged(event: ContactsMerged) -> None:
+    """Mail to the duplicate is the survivor's: R6 threads replies through these rows."""
+    await Notification.update({Notification.contact: event.into_contact_id}).where(
+        Notification.contact == event.from_contact_id
+    )
