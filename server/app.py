@@ -31,7 +31,7 @@ from server.pricing.controller import PriceListController, TaskPrintController
 from server.reports.controller import ReportsController
 from server.settings import Settings
 from server.sla.controller import SlaController
-from server.tasks.controller import TasksController, TemplatesController
+from server.tasks.controller import TasksController, TemplatesController, UserTasksController
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 log = get_logger("naryad.app")
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ClientsController,
             TemplatesController,
             TasksController,
+            UserTasksController,
             NotificationsController,
             PriceListController,
             TaskPrintController,

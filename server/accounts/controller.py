@@ -2,14 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
 
 from server.accounts import service
 from server.accounts.auth import SESSION_COOKIE, token_from
-from server.accounts.schemas import GroupIn, GroupOut, LoginIn, LoginOut, UserIn, UserOut
+from server.accounts.schemas import (
+    GroupIn,
+    GroupOut,
+    LoginIn,
+    LoginOut,
+    MyPasswordIn,
+    PasswordIn,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
 from server.lib.actor import Actor
-from server.lib.guards import DIRECTORY_WRITERS, EMPLOYEES, PUBLIC
+from server.lib.archived import archived_filter
+from server.lib.guards import ADMIN, DIRECTORY_WRITERS, EMPLOYEES, PUBLIC
 from server.settings import Settings
 
 
@@ -47,6 +58,15 @@ class AuthController(Controller):
     async def me(self, request: Request[Actor, str, Any]) -> UserOut:
         return await service.get_user(request.user.id)
 
+    @post("/me/password", status_code=204)
+    async def change_my_password(
+        self, data: MyPasswordIn, request: Request[Actor, str, Any]
+    ) -> None:
+        """This session stays; every other session of yours ends."""
+        await service.change_own_password(
+            request.user, request.auth, data.old_password, data.new_password
+        )
+
 
 class DirectoryAccountsController(Controller):
     path = "/api"
@@ -65,9 +85,30 @@ class DirectoryAccountsController(Controller):
         return await service.create_user(data, created_by=request.user)
 
     @get("/users", guards=[EMPLOYEES])
-    async def list_users(self, group: int | None = None, role: str | None = None) -> list[UserOut]:
-        return await service.list_users(group_id=group, role=role)
+    async def list_users(
+        self, group: int | None = None, role: str | None = None, archived: str = "false"
+    ) -> list[UserOut]:
+        """Active users; `archived=true` the deactivated ones, `archived=all` both."""
+        return await service.list_users(
+            group_id=group, role=role, archived=archived_filter(archived)
+        )
 
     @get("/users/{user_id:int}", guards=[EMPLOYEES])
     async def get_user(self, user_id: int) -> UserOut:
         return await service.get_user(user_id)
+
+    @patch("/users/{user_id:int}", guards=[DIRECTORY_WRITERS])
+    async def update_user(
+        self, user_id: int, data: UserPatch, request: Request[Actor, str, Any]
+    ) -> UserOut:
+        """Roles: admins only. `active: false` ends the user's sessions at once; their open
+        tasks are at GET /api/users/{id}/open-tasks."""
+        return await service.update_user(request.user, user_id, data)
+
+    @post("/users/{user_id:int}/password", guards=[ADMIN], status_code=204)
+    async def set_password(
+        self, user_id: int, data: PasswordIn, request: Request[Actor, str, Any]
+    ) -> None:
+        """Every session of the user ends (yours stays if you set your own)."""
+        keep = request.auth if user_id == request.user.id else None
+        await service.set_password(user_id, data.password, keep_token=keep)

@@ -12,13 +12,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from server import db
-from server.accounts.schemas import GroupOut, UserIn, UserOut
+from server.accounts.schemas import GroupOut, UserIn, UserOut, UserPatch
 from server.accounts.tables import AuthToken, Group, Membership, User
+from server.clients import service as clients
 from server.clients.tables import Counterparty
 from server.lib import clock
 from server.lib.actor import EMPLOYEE_ROLES, Actor
 from server.lib.addresses import is_email
 from server.lib.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from server.lib.patches import named_fields
 
 _hasher = PasswordHasher()
 
@@ -125,6 +127,7 @@ def _user_out(row: dict[str, Any], group_ids: list[int]) -> UserOut:
         telegram_user_id=row["telegram_user_id"],
         counterparty_id=row["counterparty"],
         language=row["language"],
+        active=bool(row["active"]),
     )
 
 
@@ -139,6 +142,7 @@ _USER_COLUMNS = (
     User.telegram_user_id,
     User.counterparty,
     User.language,
+    User.active,
 )
 
 
@@ -162,15 +166,16 @@ async def get_user(user_id: int) -> UserOut:
 
 
 async def list_users(
-    *, group_id: int | None = None, role: str | None = None, limit: int = 500
+    *,
+    group_id: int | None = None,
+    role: str | None = None,
+    archived: bool | None = False,
+    limit: int = 500,
 ) -> list[UserOut]:
-    query = (
-        User.select(*_USER_COLUMNS)
-        .where(User.active.eq(True))
-        .order_by(User.full_name)
-        .limit(limit)
-        .output(load_json=True)
-    )
+    """Active users (the pickers); deactivated ones with `archived=True`, all with None."""
+    query = User.select(*_USER_COLUMNS).order_by(User.full_name).limit(limit).output(load_json=True)
+    if archived is not None:
+        query = query.where(User.active.eq(not archived))
     if group_id is not None:
         query = query.where(
             User.id.is_in(Membership.select(Membership.user).where(Membership.group == group_id))
@@ -180,6 +185,157 @@ async def list_users(
         rows = [r for r in rows if role in (r["roles"] or [])]
     groups = await _memberships([r["id"] for r in rows])
     return [_user_out(r, groups[r["id"]]) for r in rows]
+
+
+# --- editing (issue 13) ----------------------------------------------------------------------
+
+
+def _check_roles(roles: list[str], counterparty_id: int | None) -> None:
+    if "client" in roles and counterparty_id is None:
+        raise InvalidInput("a user with role 'client' needs counterparty_id (their company)")
+    if "client" in roles and set(roles) & EMPLOYEE_ROLES:
+        raise InvalidInput("role 'client' cannot be combined with employee roles")
+
+
+def _blank(field: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidInput(f"{field}: must not be blank")
+    return value
+
+
+async def _locked_user(user_id: int) -> dict[str, Any]:
+    query = User.select().where(User.id == user_id)
+    if not db.is_sqlite():
+        query = query.lock_rows()
+    row = await query.first().output(load_json=True)
+    if row is None:
+        raise NotFound(f"user {user_id} not found")
+    return row
+
+
+async def _require_another_admin(user: dict[str, Any]) -> None:
+    """Someone must stay able to manage the others."""
+    rows = (
+        await User.select(User.roles)
+        .where(User.active.eq(True) & (User.id != user["id"]))
+        .output(load_json=True)
+    )
+    if not any("admin" in (r["roles"] or []) for r in rows):
+        raise Conflict(
+            f"{user['full_name']} is the last active admin; make someone else an admin first"
+        )
+
+
+async def update_user(actor: Actor, user_id: int, patch: UserPatch) -> UserOut:
+    """PATCH /api/users/{id}, all or nothing. Only admins change roles or edit admins;
+    office staff edit the other fields of everyone else. `active: false` deletes every
+    token of the user in the same transaction: their sessions end at once."""
+    given = named_fields(patch)
+    if "roles" in given and not actor.has_role("admin"):
+        raise Forbidden("only an admin changes roles; leave 'roles' out to edit the other fields")
+    async with db.transaction():
+        row = await _locked_user(user_id)
+        roles_before = list(row["roles"] or [])
+        if "admin" in roles_before and not actor.has_role("admin"):
+            raise Forbidden(f"{row['full_name']} is an admin; only an admin edits an admin")
+        changes: dict[Any, Any] = {}
+        if "full_name" in given:
+            changes[User.full_name] = _blank("full_name", given["full_name"])
+        if "surname" in given:
+            surname = changes[User.surname] = _blank("surname", given["surname"])
+            changes[User.surname_key] = surname.lower().replace("ё", "е")
+        roles = sorted(set(given.get("roles", roles_before)))
+        counterparty_id = given.get("counterparty_id", row["counterparty"])
+        _check_roles(roles, counterparty_id)
+        if "roles" in given:
+            changes[User.roles] = roles
+        if "counterparty_id" in given:
+            if counterparty_id is not None:
+                await clients.require_counterparty(counterparty_id)
+            changes[User.counterparty] = counterparty_id
+        if "email" in given:
+            email = given["email"].strip().lower() if given["email"] else None
+            if email is not None and not is_email(email):
+                raise InvalidInput(f"email: {given['email']!r} is not an e-mail address")
+            changes[User.email] = email
+        if "phone" in given:
+            changes[User.phone] = (given["phone"] or "").strip() or None
+        if "telegram_user_id" in given:
+            telegram_id = given["telegram_user_id"]
+            if telegram_id is not None and await User.exists().where(
+                (User.telegram_user_id == telegram_id) & (User.id != user_id)
+            ):
+                raise Conflict(
+                    f"telegram_user_id: Telegram user {telegram_id} is linked to another account"
+                )
+            changes[User.telegram_user_id] = telegram_id
+        if "language" in given:
+            changes[User.language] = given["language"]
+        active = given.get("active", bool(row["active"]))
+        if "active" in given:
+            changes[User.active] = active
+        if "admin" in roles_before and row["active"] and ("admin" not in roles or not active):
+            await _require_another_admin(row)
+        if "group_ids" in given:
+            await _replace_groups(user_id, sorted(set(given["group_ids"])))
+        if changes:
+            await User.update(changes).where(User.id == user_id)
+        if not active:
+            await AuthToken.delete().where(AuthToken.user == user_id)
+    return await get_user(user_id)
+
+
+async def _replace_groups(user_id: int, group_ids: list[int]) -> None:
+    found = (
+        {r["id"] for r in await Group.select(Group.id).where(Group.id.is_in(group_ids))}
+        if group_ids
+        else set()
+    )
+    missing = [g for g in group_ids if g not in found]
+    if missing:
+        raise InvalidInput(f"group_ids: no such group {missing}")
+    await Membership.delete().where(Membership.user == user_id)
+    if group_ids:
+        await Membership.insert(*[Membership(user=user_id, group=g) for g in group_ids])
+
+
+async def _end_sessions(user_id: int, *, keep: str | None = None) -> None:
+    """Delete the user's tokens; `keep` (the caller's own token) survives."""
+    query = AuthToken.delete().where(AuthToken.user == user_id)
+    if keep is not None:
+        query = query.where(AuthToken.token_hash != _token_hash(keep))
+    await query
+
+
+async def set_password(user_id: int, password: str, *, keep_token: str | None = None) -> None:
+    """An admin sets a user's password; every session of the user ends (the admin's own
+    current one survives when they set their own)."""
+    password_hash = hash_password(password)
+    async with db.transaction():
+        updated = (
+            await User.update({User.password_hash: password_hash})
+            .where(User.id == user_id)
+            .returning(User.id)
+        )
+        if not updated:
+            raise NotFound(f"user {user_id} not found")
+        await _end_sessions(user_id, keep=keep_token)
+
+
+async def change_own_password(actor: Actor, token: str, old: str, new: str) -> None:
+    """The caller changes their password: this session stays, every other one ends."""
+    row = await User.select(User.password_hash).where(User.id == actor.id).first()
+    try:
+        valid = row is not None and _hasher.verify(row["password_hash"], old)
+    except (VerificationError, InvalidHashError):
+        valid = False
+    if not valid:
+        raise Forbidden("old_password is not your current password")
+    password_hash = hash_password(new)
+    async with db.transaction():
+        await User.update({User.password_hash: password_hash}).where(User.id == actor.id)
+        await _end_sessions(actor.id, keep=token)
 
 
 async def login(login: str, password: str, ttl_hours: int) -> tuple[str, UserOut]:

@@ -6,7 +6,7 @@ from litestar import Controller, Request, Response, get, post
 
 from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
-from server.lib.guards import ANYONE, EMPLOYEES
+from server.lib.guards import ANYONE, DIRECTORY_WRITERS, EMPLOYEES
 from server.settings import Settings
 from server.tasks import idempotency, service, transitions
 from server.tasks.schemas import (
@@ -257,3 +257,13 @@ class TasksController(Controller):
     @get("/{task_id:int}/comments")
     async def list_comments(self, task_id: int, request: TaskRequest) -> list[CommentOut]:
         return await service.list_comments(request.user, task_id)
+
+
+class UserTasksController(Controller):
+    path = "/api/users"
+    tags = ["tasks"]
+
+    @get("/{user_id:int}/open-tasks", guards=[DIRECTORY_WRITERS])
+    async def open_tasks(self, user_id: int, request: TaskRequest) -> list[TaskOut]:
+        """The user's tasks that are not closed, for the office to reassign."""
+        return await service.open_tasks_of(request.user, user_id)

@@ -547,6 +547,16 @@ async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
     )
 
 
+async def open_tasks_of(actor: Actor, user_id: int) -> list[TaskOut]:
+    """Every task `user_id` holds that is not closed, oldest first: what the office hands
+    over when the user leaves (PATCH /api/users/{id} with active: false)."""
+    if not await User.exists().where(User.id == user_id):
+        raise NotFound(f"user {user_id} not found")
+    query = _restrict_to_visible(TaskQuery(), actor).where("t.assignee = {}", user_id)
+    query.where_in("t.status", [s.value for s in STATUSES if s not in CLOSED])
+    return [_task_out(_typed(r), actor) for r in await query.fetch("ORDER BY t.id")]
+
+
 async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
     """The filters of GET /api/tasks. list_tasks adds the order and one row more than
     the page, to tell whether there is a next page; the benchmark runs the same SQL."""
