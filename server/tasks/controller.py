@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 
 from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
-from server.lib.guards import ANYONE, DIRECTORY_WRITERS, EMPLOYEES
+from server.lib.guards import ADMIN, ANYONE, DIRECTORY_WRITERS, EMPLOYEES
 from server.settings import Settings
-from server.tasks import idempotency, service, transitions
+from server.tasks import editing, idempotency, service, transitions
 from server.tasks.schemas import (
     ArriveIn,
     AssignIn,
@@ -23,7 +23,11 @@ from server.tasks.schemas import (
     TaskIn,
     TaskOut,
     TaskPage,
+    TaskPatch,
     TemplateOut,
+    TemplatePatch,
+    UserRef,
+    WatcherIn,
 )
 
 TaskRequest = Request[Actor, str, Any]
@@ -37,6 +41,16 @@ class TemplatesController(Controller):
     @get("/")
     async def list_templates(self) -> list[TemplateOut]:
         return await service.list_templates()
+
+    @get("/{code:str}")
+    async def get_template(self, code: str) -> TemplateOut:
+        return await editing.get_template(code)
+
+    @patch("/{code:str}", guards=[ADMIN])
+    async def edit_template(
+        self, code: str, data: TemplatePatch, request: TaskRequest
+    ) -> TemplateOut:
+        return await editing.edit_template(request.user, code, data)
 
 
 def _int_param(name: str, value: str | None) -> int | None:
@@ -119,6 +133,15 @@ class TasksController(Controller):
     @get("/{task_id:int}")
     async def get_task(self, task_id: int, request: TaskRequest) -> TaskOut:
         return await service.get_task(request.user, task_id)
+
+    @patch("/{task_id:int}", guards=[EMPLOYEES])
+    async def edit_task(
+        self, task_id: int, data: TaskPatch, request: TaskRequest
+    ) -> Response[TaskOut]:
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
+            request, lambda: editing.edit_task(request.user, task_id, data, expected_version=v)
+        )
 
     @get("/{task_id:int}/history")
     async def history(self, task_id: int, request: TaskRequest) -> list[EventOut]:
@@ -240,6 +263,33 @@ class TasksController(Controller):
         return await idempotency.respond_once(
             request,
             lambda: transitions.refuse_task(request.user, task_id, data.reason, expected_version=v),
+        )
+
+    # --- watchers ----------------------------------------------------------------------
+
+    @get("/{task_id:int}/watchers")
+    async def list_watchers(self, task_id: int, request: TaskRequest) -> list[UserRef]:
+        return await editing.list_watchers(request.user, task_id)
+
+    @post("/{task_id:int}/watchers", guards=[EMPLOYEES], status_code=201)
+    async def add_watcher(
+        self, task_id: int, data: WatcherIn, request: TaskRequest
+    ) -> Response[list[UserRef]]:
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
+            request,
+            lambda: editing.add_watcher(request.user, task_id, data.user_id, expected_version=v),
+            201,
+        )
+
+    @delete("/{task_id:int}/watchers/{user_id:int}", guards=[EMPLOYEES], status_code=200)
+    async def remove_watcher(
+        self, task_id: int, user_id: int, request: TaskRequest
+    ) -> Response[list[UserRef]]:
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
+            request,
+            lambda: editing.remove_watcher(request.user, task_id, user_id, expected_version=v),
         )
 
     # --- comments ----------------------------------------------------------------------

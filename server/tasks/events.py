@@ -41,6 +41,24 @@ class TaskTransitioned(Event, frozen=True, kw_only=True):
     data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class FieldChange(msgspec.Struct, frozen=True):
+    old: Any
+    new: Any
+
+
+class TaskEdited(Event, frozen=True, kw_only=True):
+    """PATCH /api/tasks/{id} changed fields (one history event each, one new version).
+
+    `changes` maps the API field name (title, counterparty_id, priority, group_id,
+    due_resolution_at…) to its old and new value."""
+
+    task_id: int
+    actor_id: int | None
+    version: int
+    at: dt.datetime
+    changes: dict[str, FieldChange]
+
+
 class CommentAdded(Event, frozen=True, kw_only=True):
     """A comment by an employee or a client user (`author_user_id`), or a client's reply
     from outside (`author_contact_id`, e.g. e-mail; `notify` names who hears of it)."""

@@ -8,6 +8,9 @@ import msgspec
 Id = Annotated[int, msgspec.Meta(ge=1)]
 Channel = Literal["ui", "phone", "telegram", "email"]
 Priority = Literal["low", "normal", "high", "urgent"]
+# PATCH bodies: a field left out stays as it is; null clears a nullable one.
+UNSET = msgspec.UNSET
+Unset = msgspec.UnsetType
 
 
 class TemplateOut(msgspec.Struct):
@@ -98,6 +101,9 @@ class TaskOut(msgspec.Struct):
     # What the caller may do with the task now (accept, depart, done, approve…): the PWA
     # shows its buttons from this instead of keeping a copy of the state machine.
     actions: list[str] = msgspec.field(default_factory=list)
+    # Filled on single-task reads (GET /api/tasks/{id} and the answers of actions); the
+    # list endpoint leaves it empty to keep the hot path at one query.
+    watchers: list[UserRef] = msgspec.field(default_factory=list)
 
 
 class TaskPage(msgspec.Struct):
@@ -174,4 +180,36 @@ class RedirectIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: Id
+
+
+class TaskPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """PATCH /api/tasks/{id}: the fields to change (server/tasks/editing.py)."""
+
+    title: Annotated[str, msgspec.Meta(max_length=500)] | Unset = UNSET
+    description: Text | Unset = UNSET
+    counterparty_id: Id | Unset | None = UNSET
+    site_id: Id | Unset | None = UNSET
+    requester_contact_id: Id | Unset | None = UNSET
+    priority: Priority | Unset = UNSET
+    # Moves a task nobody accepted yet to another queue.
+    group_id: Id | Unset = UNSET
+    due_resolution_at: dt.datetime | Unset | None = UNSET
+
+
+class TemplatePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """PATCH /api/templates/{code} (admins): applies to tasks created afterwards."""
+
+    name: Annotated[str, msgspec.Meta(max_length=150)] | Unset = UNSET
+    default_group_id: Id | Unset = UNSET
+    channels: list[Channel] | Unset = UNSET
+    counterparty_in_title: bool | Unset = UNSET
+    requires_check: bool | Unset = UNSET
+    requires_completed_works: bool | Unset = UNSET
+    allows_completed_on_creation: bool | Unset = UNSET
+    creator_is_default_assignee: bool | Unset = UNSET
+    has_departure: bool | Unset = UNSET
+
+
+class WatcherIn(msgspec.Struct, forbid_unknown_fields=True):
     user_id: Id

@@ -34,7 +34,7 @@ from server.tasks.schemas import (
     UserRef,
 )
 from server.tasks.statuses import CLOSED, STATUSES, Channel, Status, is_overdue
-from server.tasks.tables import Comment, Task, TaskEvent, Template
+from server.tasks.tables import Comment, Task, TaskEvent, TaskWatcher, Template
 from server.tasks.workflow import actions_for
 
 MAX_PAGE = 200
@@ -533,7 +533,13 @@ async def _one_task(query: TaskQuery, task_id: int, actor: Actor | None = None) 
     rows = await query.fetch()
     if not rows:
         raise NotFound(f"task {task_id} not found")
-    return _task_out(_typed(rows[0]), actor)
+    task = _task_out(_typed(rows[0]), actor)
+    task.watchers = await task_watchers(task_id)
+    return task
+
+
+async def task_watchers(task_id: int) -> list[UserRef]:
+    return [UserRef(uid, name) for uid, name in await TaskWatcher.users_of(task_id)]
 
 
 async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
