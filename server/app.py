@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -21,10 +20,12 @@ from server.attachments.controller import AttachmentsController
 from server.channels.controller import ChannelsController
 from server.clients.controller import ClientsController
 from server.lib import background
-from server.lib.errors import EXCEPTION_HANDLERS
+from server.lib.boundary import boundary_middleware, json_body_middleware
+from server.lib.errors import EXCEPTION_HANDLERS, internal_error_handler
 from server.lib.guards import PUBLIC, PUBLIC_PATHS
 from server.lib.logs import configure_logging, get_logger
 from server.lib.request_log import request_log_middleware
+from server.lib.security_headers import add_security_headers
 from server.notifications import service as notifications
 from server.notifications.controller import NotificationsController
 from server.pricing.controller import PriceListController, TaskPrintController
@@ -35,14 +36,6 @@ from server.tasks.controller import TasksController, TemplatesController, UserTa
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 log = get_logger("naryad.app")
-
-
-def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unhandled error", error=repr(exc))
-    return Response(
-        {"status_code": 500, "detail": "Internal server error; it has been logged", "extra": None},
-        status_code=500,
-    )
 
 
 @contextlib.asynccontextmanager
@@ -113,9 +106,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         middleware=[
             request_log_middleware,
+            boundary_middleware,
             DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS),
+            json_body_middleware,
         ],
-        exception_handlers={**EXCEPTION_HANDLERS, 500: _internal_error},  # type: ignore[dict-item]
+        before_send=[add_security_headers],
+        exception_handlers={**EXCEPTION_HANDLERS, 500: internal_error_handler},  # type: ignore[dict-item]
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Naryad", version="0.1.0", path="/schema"),
         logging_config=None,

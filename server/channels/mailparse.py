@@ -11,7 +11,7 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -265,7 +265,7 @@ def parse(raw: bytes, envelope_from: str | None = None) -> ParsedMail:
         thread_ids += _MSGID.findall(str(msg.get(header) or ""))
     message_id = _MSGID.findall(str(msg.get("Message-ID") or ""))
     text, attachments = body_text(msg)
-    return ParsedMail(
+    return _without_nul(
         message_id=message_id[0] if message_id else None,
         sender=address.strip().lower(),
         sender_name=name.strip(),
@@ -276,3 +276,17 @@ def parse(raw: bytes, envelope_from: str | None = None) -> ParsedMail:
         auto_reason=auto_reason(msg, envelope_from),
         attachments=attachments,
     )
+
+
+def _without_nul(**fields: Any) -> ParsedMail:
+    """NUL characters (U+0000) dropped from every text: no database column takes them, and
+    a message that can never be stored would be retried by the sender's server forever."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("\x00", "")
+        if isinstance(value, list | tuple):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    return ParsedMail(**{name: clean(value) for name, value in fields.items()})

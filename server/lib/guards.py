@@ -25,6 +25,8 @@ def roles_allowed(*roles: str) -> Guard:
     Async on purpose: Litestar runs sync guards in a thread pool, a hand-off per request."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.scope.get("method") == "OPTIONS":
+            return  # Litestar's OPTIONS answer (and a CORS preflight) carries no user
         actor: Actor = connection.user
         if not actor.has_role(*roles):
             raise PermissionDeniedException(

@@ -7,6 +7,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
 from server.lib.guards import ADMIN, ANYONE, DIRECTORY_WRITERS, EMPLOYEES
+from server.lib.ids import MAX_ID
 from server.settings import Settings
 from server.tasks import editing, idempotency, service, transitions
 from server.tasks.schemas import (
@@ -56,8 +57,8 @@ class TemplatesController(Controller):
 def _int_param(name: str, value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise InvalidInput(f"{name} must be a positive integer id, got {value!r}")
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+        raise InvalidInput(f"{name} must be an integer id from 1 to {MAX_ID}, got {value!r}")
     return int(value)
 
 
