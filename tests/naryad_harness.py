@@ -34,6 +34,8 @@ PG_URL = os.environ.get("NARYAD_TEST_DATABASE_URL", "postgresql://postgres@127.0
 SEEDED_GROUPS = ("Бухгалтерия", "Доставка", "Выездные инженеры", "Ремонт", "Удалённая техподдержка")
 # Children first, so deleting works without cascades on SQLite.
 DATA_TABLES = (
+    "imap_messages",
+    "telegram_poll_offsets",
     "inbound_mail_attachments",
     "inbound_mails",
     "intake_tasks",

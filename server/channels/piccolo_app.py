@@ -3,11 +3,13 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from server.channels.tables import (
+    ImapMessage,
     InboundMail,
     IntakeTask,
     MailAddress,
     MailAttachment,
     TelegramChat,
+    TelegramPollOffset,
     TelegramUpdate,
 )
 
@@ -21,6 +23,8 @@ APP_CONFIG = AppConfig(
         InboundMail,
         MailAttachment,
         IntakeTask,
+        ImapMessage,
+        TelegramPollOffset,
     ],
     migration_dependencies=[
         "server.clients.piccolo_app",

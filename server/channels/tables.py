@@ -86,3 +86,35 @@ class IntakeTask(Table, tablename="intake_tasks"):
     follows_task = ForeignKey(Task, null=True, on_delete=OnDelete.set_null)
     contact = ForeignKey(Contact, null=True, on_delete=OnDelete.set_null)
     created_at = Timestamptz()
+
+
+class ImapMessage(Table, tablename="imap_messages"):
+    """A message seen in an IMAP mailbox, known by UIDVALIDITY and UID: taken in once (the
+    row commits with the intake's unit of work), then moved out of the folder."""
+
+    id: Serial
+    # "<user>@<host>:<port>/<folder>|<uidvalidity>|<uid>": unique, so two intake processes
+    # on one mailbox cannot both take the same message.
+    key = Varchar(length=700, unique=True)
+    mailbox = Varchar(length=600)
+    uidvalidity = BigInt()
+    uid = BigInt()
+    # done: taken in (outcome says how); error: the unit failed, retried; failed: given up,
+    # moved to the failures folder.
+    state = Varchar(length=20, default="done")
+    attempts = Integer(default=0)
+    outcome = Varchar(length=20, default="")
+    reason = Text(default="")
+    task = ForeignKey(Task, null=True, on_delete=OnDelete.set_null)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class TelegramPollOffset(Table, tablename="telegram_poll_offsets"):
+    """`naryad telegram poll`: the next getUpdates offset of a bot, written in the same
+    transaction as the update it follows."""
+
+    id: Serial
+    bot_id = BigInt(unique=True)
+    next_offset = BigInt(default=0)
+    updated_at = Timestamptz()
