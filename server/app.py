@@ -17,7 +17,7 @@ from server import settings as process_settings
 from server.accounts.auth import TokenAuthMiddleware
 from server.accounts.controller import AuthController, DirectoryAccountsController
 from server.attachments.controller import AttachmentsController
-from server.channels.controller import ChannelsController
+from server.channels.controller import ChannelsController, ContactMailController
 from server.clients.controller import ClientsController
 from server.lib import background
 from server.lib.boundary import boundary_middleware, json_body_middleware
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ReportsController,
             AttachmentsController,
             ChannelsController,
+            ContactMailController,
             create_static_files_router(
                 path="/", directories=[PWA_DIR], html_mode=True, include_in_schema=False, opt=PUBLIC
             ),

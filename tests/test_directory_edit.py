@@ -71,7 +71,7 @@ async def test_patch_counterparty_fields_and_the_r2_names(backend):
         ("Ромашка: касса", None),
         ("Romashka: касса", None),
     ):
-        match = (await backend.http.get(f"/api/counterparties/match?title={title}", headers=h))
+        match = await backend.http.get(f"/api/counterparties/match?title={title}", headers=h)
         assert match.status_code == 200
         body = match.json()
         assert (body["counterparty_id"] if body else None) == expected, title
@@ -94,7 +94,9 @@ async def test_patch_counterparty_parent_refuses_cycles(backend):
         assert "parent_id" in resp.json()["detail"]
     # Moving a branch to another chain and unlinking it are fine.
     other = await backend.counterparty("Шоколадница")
-    resp = await _patch(backend, office, f"/api/counterparties/{branch['id']}", {"parent_id": other["id"]})
+    resp = await _patch(
+        backend, office, f"/api/counterparties/{branch['id']}", {"parent_id": other["id"]}
+    )
     assert resp.status_code == 200 and resp.json()["parent_id"] == other["id"]
     resp = await _patch(backend, office, f"/api/counterparties/{branch['id']}", {"parent_id": None})
     assert resp.status_code == 200 and resp.json()["parent_id"] is None
@@ -120,10 +122,12 @@ async def test_patch_counterparty_parent_refuses_cycles(backend):
 async def test_patch_counterparty_bad_input_changes_nothing(backend, body, needle):
     office = await backend.user("office")
     cp = await backend.counterparty("Ромашка", aliases=["Romashka"])
-    resp = await _patch(backend, office, f"/api/counterparties/{cp['id']}", {"category": "vip", **body})
+    resp = await _patch(
+        backend, office, f"/api/counterparties/{cp['id']}", {"category": "vip", **body}
+    )
     assert resp.status_code == 422, resp.text
     assert needle in resp.json()["detail"], resp.text
-    after = (await backend.http.get(f"/api/counterparties/{cp['id']}", headers=office["headers"]))
+    after = await backend.http.get(f"/api/counterparties/{cp['id']}", headers=office["headers"])
     assert after.json() == {**cp, "archived": False}
     names = await CounterpartyName.select(CounterpartyName.normalized).where(
         CounterpartyName.counterparty == cp["id"]
@@ -141,7 +145,7 @@ async def test_nothing_half_written_when_a_later_check_fails(backend):
         {"name": "Лютик", "parent_id": cp["id"]},
     )
     assert resp.status_code == 422
-    after = (await backend.http.get(f"/api/counterparties/{cp['id']}", headers=office["headers"]))
+    after = await backend.http.get(f"/api/counterparties/{cp['id']}", headers=office["headers"])
     assert after.json()["name"] == "Ромашка"
     match = await backend.http.get(
         "/api/counterparties/match?title=Лютик: касса", headers=office["headers"]
@@ -184,7 +188,9 @@ async def test_archived_counterparty_leaves_pickers_and_r2_but_stays_on_old_task
     )
     assert resp.status_code == 422 and "archived" in resp.json()["detail"]
     resp = await backend.http.post(
-        "/api/sites", json={"name": "Склад", "address": "Москва", "counterparty_id": cp["id"]}, headers=h
+        "/api/sites",
+        json={"name": "Склад", "address": "Москва", "counterparty_id": cp["id"]},
+        headers=h,
     )
     assert resp.status_code == 422 and "archived" in resp.json()["detail"]
     # ...but the old task and a direct read still show it.
@@ -255,7 +261,12 @@ async def test_patch_contact_fields_link_and_archive(backend):
         backend,
         office,
         f"/api/contacts/{contact.id}",
-        {"name": "Анна Смирнова", "email": "Anna.S@Gmail.com", "phone": "+7 900", "counterparty_id": cp["id"]},
+        {
+            "name": "Анна Смирнова",
+            "email": "Anna.S@Gmail.com",
+            "phone": "+7 900",
+            "counterparty_id": cp["id"],
+        },
     )
     assert resp.status_code == 200, resp.text
     assert resp.json() == {
@@ -329,7 +340,9 @@ async def test_merge_contacts_moves_everything_to_the_survivor(backend):
         bad = await backend.http.post(f"/api/contacts/{dup.id}/merge", json=body, headers=h)
         assert bad.status_code == status and needle in bad.json()["detail"], (body, bad.text)
 
-    resp = await backend.http.post(f"/api/contacts/{dup.id}/merge", json={"into_id": keep.id}, headers=h)
+    resp = await backend.http.post(
+        f"/api/contacts/{dup.id}/merge", json={"into_id": keep.id}, headers=h
+    )
     assert resp.status_code == 200, resp.text
     # The survivor keeps its own values and takes what it lacked.
     assert resp.json() == {
@@ -356,7 +369,9 @@ async def test_merge_contacts_moves_everything_to_the_survivor(backend):
     got = (await backend.http.get(f"/api/tasks/{task_id}", headers=h)).json()
     assert got["requester"]["id"] == keep.id
     # The merged one is gone: merging it again is a 404.
-    again = await backend.http.post(f"/api/contacts/{dup.id}/merge", json={"into_id": keep.id}, headers=h)
+    again = await backend.http.post(
+        f"/api/contacts/{dup.id}/merge", json={"into_id": keep.id}, headers=h
+    )
     assert again.status_code == 404
 
 
@@ -412,11 +427,15 @@ async def test_patch_site_fields_move_and_archive(backend):
         assert bad.status_code == 422 and needle in bad.json()["detail"], (body, bad.text)
     resp = await _patch(backend, office, f"/api/sites/{site['id']}", {"lat": None, "lon": None})
     assert resp.status_code == 200 and resp.json()["lat"] is None
-    resp = await _patch(backend, office, f"/api/sites/{site['id']}", {"counterparty_id": other["id"]})
+    resp = await _patch(
+        backend, office, f"/api/sites/{site['id']}", {"counterparty_id": other["id"]}
+    )
     assert resp.status_code == 200 and resp.json()["counterparty_id"] == other["id"]
     resp = await _patch(backend, office, f"/api/sites/{site['id']}", {"archived": True})
     assert resp.status_code == 200 and resp.json()["archived"] is True
-    assert (await backend.http.get(f"/api/sites?counterparty={other['id']}", headers=h)).json() == []
+    assert (
+        await backend.http.get(f"/api/sites?counterparty={other['id']}", headers=h)
+    ).json() == []
     listed = (await backend.http.get("/api/sites?archived=true", headers=h)).json()
     assert [s["name"] for s in listed] == ["Магазин №2"]
 
@@ -505,12 +524,26 @@ async def test_mail_from_an_unknown_sender_is_fixed_by_linking_its_contact(mb):
     plain = (await mb.http.get(f"/api/tasks/{accounting['task_id']}", headers=h)).json()
     assert plain["counterparty"]["id"] == cp["id"] and plain["title"] == "Счёт за март"
     assert plain["version"] == 2
-    events = [e for e in await _history(mb, office, remote["task_id"]) if e["kind"] == "counterparty_set"]
-    assert len(events) == 1
-    assert events[0]["actor"]["id"] == office["id"]
-    assert events[0]["data"]["counterparty_id"] == cp["id"]
-    assert events[0]["data"]["contact_id"] == contact_id
-    assert events[0]["data"]["title"] == {"old": "Не работает касса", "new": "Кафе Лютик: Не работает касса"}
+    # One edit of the task by the office: a new version, a history event per field (R12).
+    assert fixed["version"] == 2
+    changed = {
+        e["data"]["field"]: e
+        for e in await _history(mb, office, remote["task_id"])
+        if e["kind"] == "field_changed"
+    }
+    assert set(changed) == {"counterparty_id", "title"}
+    assert {e["actor"]["id"] for e in changed.values()} == {office["id"]}
+    assert (
+        changed["counterparty_id"]["data"]["old"],
+        changed["counterparty_id"]["data"]["new"],
+    ) == (
+        None,
+        cp["id"],
+    )
+    assert (changed["title"]["data"]["old"], changed["title"]["data"]["new"]) == (
+        "Не работает касса",
+        "Кафе Лютик: Не работает касса",
+    )
     assert (await mb.http.get("/api/channels/email/missing-counterparty", headers=h)).json() == []
     flags = await IntakeTask.select(IntakeTask.counterparty_missing).where(
         IntakeTask.contact == contact_id

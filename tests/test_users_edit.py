@@ -97,7 +97,9 @@ async def test_admin_edits_every_field(backend):
 async def test_bad_input_is_422_and_changes_nothing(backend, body, status, needle):
     admin = await backend.user("admin")
     engineer = await backend.user("engineer", groups=REMOTE)
-    before = (await backend.http.get(f"/api/users/{engineer['id']}", headers=admin["headers"])).json()
+    before = (
+        await backend.http.get(f"/api/users/{engineer['id']}", headers=admin["headers"])
+    ).json()
     resp = await backend.http.patch(
         f"/api/users/{engineer['id']}",
         json={"full_name": "Изменено", **body},
@@ -105,7 +107,9 @@ async def test_bad_input_is_422_and_changes_nothing(backend, body, status, needl
     )
     assert resp.status_code == status, resp.text
     assert needle in resp.json()["detail"], resp.text
-    after = (await backend.http.get(f"/api/users/{engineer['id']}", headers=admin["headers"])).json()
+    after = (
+        await backend.http.get(f"/api/users/{engineer['id']}", headers=admin["headers"])
+    ).json()
     assert after == before
 
 
@@ -134,14 +138,18 @@ async def test_office_edits_staff_but_not_roles_nor_admins(backend):
             f"/api/users/{engineer['id']}", json={"roles": roles, "phone": "+7 222"}, headers=h
         )
         assert resp.status_code == 403 and "admin" in resp.json()["detail"], resp.text
-    resp = await backend.http.patch(f"/api/users/{admin['id']}", json={"phone": "+7 333"}, headers=h)
+    resp = await backend.http.patch(
+        f"/api/users/{admin['id']}", json={"phone": "+7 333"}, headers=h
+    )
     assert resp.status_code == 403
     resp = await backend.http.patch(f"/api/users/{admin['id']}", json={"active": False}, headers=h)
     assert resp.status_code == 403
     got = (await backend.http.get(f"/api/users/{engineer['id']}", headers=h)).json()
     assert got["phone"] == "+7 111" and got["roles"] == ["engineer"]
     # an office user may fix their own details
-    resp = await backend.http.patch(f"/api/users/{office['id']}", json={"phone": "+7 444"}, headers=h)
+    resp = await backend.http.patch(
+        f"/api/users/{office['id']}", json={"phone": "+7 444"}, headers=h
+    )
     assert resp.status_code == 200
     # clients and engineers edit nobody, not even themselves
     cp = await backend.counterparty("Ромашка")
@@ -151,7 +159,9 @@ async def test_office_edits_staff_but_not_roles_nor_admins(backend):
             f"/api/users/{who['id']}", json={"phone": "+7 555"}, headers=who["headers"]
         )
         assert resp.status_code == 403
-    resp = await backend.http.patch("/api/users/999999", json={"phone": "1"}, headers=admin["headers"])
+    resp = await backend.http.patch(
+        "/api/users/999999", json={"phone": "1"}, headers=admin["headers"]
+    )
     assert resp.status_code == 404
 
 
@@ -219,7 +229,9 @@ async def test_open_tasks_of_a_user_for_the_office_to_reassign(backend):
     assert listed.status_code == 200, listed.text
     assert sorted(t["id"] for t in listed.json()) == sorted(open_ids)
     assert (
-        await backend.http.get(f"/api/users/{engineer['id']}/open-tasks", headers=engineer["headers"])
+        await backend.http.get(
+            f"/api/users/{engineer['id']}/open-tasks", headers=engineer["headers"]
+        )
     ).status_code == 401
     other = await backend.user("engineer")
     resp = await backend.http.get(
@@ -280,11 +292,17 @@ async def test_admin_resets_a_password(backend):
     url = f"/api/users/{engineer['id']}/password"
     resp = await backend.http.post(url, json={"password": "short"}, headers=admin["headers"])
     assert resp.status_code == 422 and "password" in resp.json()["detail"]
-    resp = await backend.http.post(url, json={"password": "brand-new-pass", "x": 1}, headers=admin["headers"])
+    resp = await backend.http.post(
+        url, json={"password": "brand-new-pass", "x": 1}, headers=admin["headers"]
+    )
     assert resp.status_code == 422 and "x" in resp.json()["detail"]
-    resp = await backend.http.post(url, json={"password": "brand-new-pass"}, headers=office["headers"])
+    resp = await backend.http.post(
+        url, json={"password": "brand-new-pass"}, headers=office["headers"]
+    )
     assert resp.status_code == 403
-    resp = await backend.http.post(url, json={"password": "brand-new-pass"}, headers=admin["headers"])
+    resp = await backend.http.post(
+        url, json={"password": "brand-new-pass"}, headers=admin["headers"]
+    )
     assert resp.status_code == 204, resp.text
     assert (await backend.http.get("/api/me", headers=engineer["headers"])).status_code == 401
     assert (await _login(backend, "forgetful")).status_code == 401

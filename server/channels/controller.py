@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
 
-from server.channels import intake, service, telegram
+from server.channels import intake, missing_counterparty, service, telegram
 from server.channels.schemas import (
     InboundMailOut,
     IntakeResult,
@@ -18,6 +18,8 @@ from server.channels.schemas import (
     TelegramChatIn,
     TelegramChatOut,
 )
+from server.clients.schemas import CounterpartyAppliedOut
+from server.lib.actor import Actor
 from server.lib.guards import ADMIN, DIRECTORY_WRITERS, PUBLIC
 from server.settings import Settings
 
@@ -80,5 +82,23 @@ class ChannelsController(Controller):
         return await service.list_inbound_mail(limit, outcome)
 
     @get("/email/missing-counterparty", guards=[DIRECTORY_WRITERS])
-    async def missing_counterparty(self) -> list[MissingCounterpartyOut]:
-        return await service.list_missing_counterparty()
+    async def missing_counterparty(
+        self, contact: int | None = None
+    ) -> list[MissingCounterpartyOut]:
+        return await service.list_missing_counterparty(contact)
+
+
+class ContactMailController(Controller):
+    """The office's fix for mail from a sender nobody knew (R2 after the fact)."""
+
+    path = "/api/contacts"
+    tags = ["directory"]
+
+    @post(
+        "/{contact_id:int}/apply-counterparty", guards=[DIRECTORY_WRITERS], status_code=200
+    )
+    async def apply_counterparty(
+        self, contact_id: int, request: Request[Actor, str, Any]
+    ) -> CounterpartyAppliedOut:
+        """Give the contact's counterparty to its mail tasks listed as missing one."""
+        return await missing_counterparty.apply_contact_counterparty(request.user, contact_id)

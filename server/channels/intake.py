@@ -228,15 +228,17 @@ async def _thread_task(mail: mailparse.ParsedMail) -> dict[str, Any] | None:
 
 
 async def _contact_for(mail: mailparse.ParsedMail, counterparty_id: int | None) -> dict[str, Any]:
-    """The sender's contact, created (linked to `counterparty_id`) when unknown."""
+    """The sender's contact, created (linked to `counterparty_id`) when unknown. A link to
+    an archived counterparty counts as none: the office relinks the contact."""
     existing = (
-        await Contact.select(Contact.id, Contact.counterparty)
+        await Contact.select(Contact.id, Contact.counterparty, Contact.counterparty.archived)
         .where(Contact.email == mail.sender)
         .order_by(Contact.id)
         .first()
     )
     if existing:
-        return {"id": existing["id"], "counterparty": existing["counterparty"]}
+        linked = None if existing["counterparty.archived"] else existing["counterparty"]
+        return {"id": existing["id"], "counterparty": linked}
     name = mail.sender_name or mail.sender.split("@")[0]
     contact = await clients.create_contact(
         ContactIn(name=name[:255], email=mail.sender, counterparty_id=counterparty_id)
@@ -250,9 +252,11 @@ async def _counterparty_by_domain(address: str) -> int | None:
     domain = address.rpartition("@")[2].lower()
     if not domain:
         return None
-    rows = await Counterparty.select(
-        Counterparty.id, Counterparty.email_domains, Counterparty.parent
-    ).output(load_json=True)
+    rows = (
+        await Counterparty.select(Counterparty.id, Counterparty.email_domains, Counterparty.parent)
+        .where(Counterparty.archived.eq(False))
+        .output(load_json=True)
+    )
     by_id = {r["id"]: r for r in rows}
     for r in sorted(rows, key=lambda r: r["id"]):
         if domain in [d.lower().lstrip("@") for d in r["email_domains"] or []]:
@@ -318,12 +322,14 @@ async def _create(
         contact = await _contact_for(mail, counterparty_id)
     else:
         known = (
-            await Contact.select(Contact.counterparty)
+            await Contact.select(Contact.counterparty, Contact.counterparty.archived)
             .where(Contact.email == mail.sender)
             .order_by(Contact.id)
             .first()
         )
-        counterparty_id = known["counterparty"] if known and known["counterparty"] else None
+        counterparty_id = (
+            known["counterparty"] if known and not known["counterparty.archived"] else None
+        )
         if counterparty_id is None:
             counterparty_id = await _counterparty_by_domain(mail.sender)
         contact = await _contact_for(mail, counterparty_id)

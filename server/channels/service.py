@@ -136,10 +136,13 @@ async def list_inbound_mail(limit: int = 100, outcome: str | None = None) -> lis
     ]
 
 
-async def list_missing_counterparty() -> list[MissingCounterpartyOut]:
-    """R2 for mail: tasks created without a counterparty, still lacking one."""
-    rows = (
-        await IntakeTask.select(
+async def list_missing_counterparty(
+    contact_id: int | None = None,
+) -> list[MissingCounterpartyOut]:
+    """R2 for mail: tasks created without a counterparty, still lacking one (of one sender:
+    what POST /api/contacts/{id}/apply-counterparty would fix)."""
+    query = (
+        IntakeTask.select(
             IntakeTask.task.id,
             IntakeTask.task.number,
             IntakeTask.task.title,
@@ -151,6 +154,9 @@ async def list_missing_counterparty() -> list[MissingCounterpartyOut]:
         .where(IntakeTask.counterparty_missing.eq(True))
         .order_by(IntakeTask.id)
     )
+    if contact_id is not None:
+        query = query.where(IntakeTask.contact == contact_id)
+    rows = await query
     return [
         MissingCounterpartyOut(
             task_id=r["task.id"],
