@@ -94,9 +94,7 @@ class ContactMailController(Controller):
     path = "/api/contacts"
     tags = ["directory"]
 
-    @post(
-        "/{contact_id:int}/apply-counterparty", guards=[DIRECTORY_WRITERS], status_code=200
-    )
+    @post("/{contact_id:int}/apply-counterparty", guards=[DIRECTORY_WRITERS], status_code=200)
     async def apply_counterparty(
         self, contact_id: int, request: Request[Actor, str, Any]
     ) -> CounterpartyAppliedOut:
