@@ -277,7 +277,8 @@ async def test_who_may_change_what(backend, crew):
     assert resp.status_code == 200
 
     # a finished task: the holder can no longer edit it; the office still corrects it
-    await backend.http.post(f"/api/tasks/{tid}/arrive", json={}, headers=ivanov["headers"])
+    for step in ("depart", "arrive"):
+        await backend.http.post(f"/api/tasks/{tid}/{step}", json={}, headers=ivanov["headers"])
     await backend.http.post(
         f"/api/tasks/{tid}/done", json={"completed_works": "x"}, headers=ivanov["headers"]
     )

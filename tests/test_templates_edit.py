@@ -135,7 +135,9 @@ async def test_template_changes_apply_to_new_tasks_only(backend, restore_templat
     got = await backend.http.get(f"/api/tasks/{old['id']}", headers=ivanov["headers"])
     assert "depart" in got.json()["actions"] and "start" not in got.json()["actions"]
     assert (await _post(backend, ivanov, f"/api/tasks/{old['id']}/start")).status_code == 409
-    assert (await _post(backend, ivanov, f"/api/tasks/{old['id']}/arrive", {})).status_code == 200
+    for step in ("depart", "arrive"):
+        resp = await _post(backend, ivanov, f"/api/tasks/{old['id']}/{step}", {})
+        assert resp.status_code == 200, (step, resp.text)
     resp = await _post(backend, ivanov, f"/api/tasks/{old['id']}/done", {})
     assert resp.status_code == 422 and resp.json()["detail"].startswith("R8:")
     resp = await _post(backend, ivanov, f"/api/tasks/{old['id']}/done", {"completed_works": "ФН"})
