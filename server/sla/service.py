@@ -102,11 +102,36 @@ async def matching_rule(
     return None
 
 
+# Another domain may name a task's rule before the list is consulted: a service contract
+# carries its own SLA (server/contracts registers here; sla imports nothing of it).
+RuleSource = Callable[[int | None, dt.datetime], Awaitable[int | None]]
+_rule_sources: list[RuleSource] = []
+
+
+def register_rule_source(source: RuleSource) -> RuleSource:
+    """`source(counterparty_id, at)` -> a rule id that wins over the matching list, or None."""
+    if source not in _rule_sources:
+        _rule_sources.append(source)
+    return source
+
+
+async def _sourced_rule(counterparty_id: int | None, at: dt.datetime) -> dict[str, Any] | None:
+    for source in _rule_sources:
+        rule_id = await source(counterparty_id, at)
+        if rule_id is not None:
+            row: dict[str, Any] | None = await Rule.select().where(Rule.id == rule_id).first()
+            if row is not None:
+                return row
+    return None
+
+
 async def set_targets(
     task_id: int, template_id: int, priority: str, counterparty_id: int | None, now: dt.datetime
 ) -> None:
     """Reaction and resolution targets at creation (inside the creating transaction)."""
-    rule = await matching_rule(template_id, priority, counterparty_id)
+    rule = await _sourced_rule(counterparty_id, now) or await matching_rule(
+        template_id, priority, counterparty_id
+    )
     values: dict[Any, Any] = {Task.status_changed_at: now}
     if rule is not None:
         cal = await load_calendar(rule["calendar"])

@@ -24,6 +24,8 @@ class TaskCreated(Event, frozen=True, kw_only=True):
     counterparty_id: int | None
     status: Status
     at: dt.datetime
+    # Equipment named at creation (TaskIn.equipment_ids); server/assets links it.
+    equipment_ids: list[int] = msgspec.field(default_factory=list)
 
 
 class TaskTransitioned(Event, frozen=True, kw_only=True):

@@ -42,6 +42,10 @@ class TaskIn(msgspec.Struct, forbid_unknown_fields=True):
     # "phone" records a call handled by staff (R9); other channels have their own intake.
     channel: Literal["ui", "phone"] = "ui"
     priority: Priority = "normal"
+    # Equipment of the task's counterparty the work is about (server/assets links it).
+    equipment_ids: Annotated[list[Id], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class Ref(msgspec.Struct):
@@ -60,6 +64,18 @@ class SiteRef(msgspec.Struct):
     address: str
     lat: float | None = None
     lon: float | None = None
+
+
+class EquipmentRef(msgspec.Struct):
+    id: int
+    kind: str
+    model: str
+    serial: str
+
+
+class ContractRef(msgspec.Struct):
+    id: int
+    number: str
 
 
 class Requester(msgspec.Struct):
@@ -104,6 +120,12 @@ class TaskOut(msgspec.Struct):
     # Filled on single-task reads (GET /api/tasks/{id} and the answers of actions); the
     # list endpoint leaves it empty to keep the hot path at one query.
     watchers: list[UserRef] = msgspec.field(default_factory=list)
+    # Single-task reads only, filled by server/assets and server/contracts (tasks.extensions):
+    # the equipment worked on, the service contract the task was linked to at creation, and
+    # whether it falls outside the contract (none, or its monthly allowance used up).
+    equipment: list[EquipmentRef] = msgspec.field(default_factory=list)
+    contract: ContractRef | None = None
+    outside_contract: bool = False
 
 
 class TaskPage(msgspec.Struct):

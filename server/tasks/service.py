@@ -18,6 +18,7 @@ from server.lib import clock, events
 from server.lib.actor import Actor
 from server.lib.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from server.lib.search import contains_pattern
+from server.tasks import extensions
 from server.tasks.events import TaskCreated
 from server.tasks.schemas import (
     CommentAuthor,
@@ -353,6 +354,7 @@ async def create_task(
                 counterparty_id=counterparty_id,
                 status=placement.status,
                 at=now,
+                equipment_ids=list(data.equipment_ids),
             )
         )
         if actor is None:
@@ -535,6 +537,7 @@ async def _one_task(query: TaskQuery, task_id: int, actor: Actor | None = None) 
         raise NotFound(f"task {task_id} not found")
     task = _task_out(_typed(rows[0]), actor)
     task.watchers = await task_watchers(task_id)
+    await extensions.fill_single_read(task)  # equipment, contract (other domains)
     return task
 
 

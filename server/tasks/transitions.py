@@ -22,7 +22,7 @@ from server.accounts.tables import User
 from server.lib import clock, events
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from server.tasks import service
+from server.tasks import extensions, service
 from server.tasks.events import CommentAdded, TaskTransitioned
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
 from server.tasks.statuses import Channel, Status
@@ -345,6 +345,7 @@ async def done_task(actor: Actor, task_id: int, completed_works: str | None, **k
                 "send 'completed_works' listing what was done on site",
                 rule="R8",
             )
+        await extensions.check_done(task.id)  # e.g. required checklist items (R8)
         now = clock.now()
         values: dict[Any, Any] = {Task.completed_works: works, Task.done_at: now}
         if target == "completed":
