@@ -18,6 +18,7 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
 from jobs.documents import JOBS
+from jobs.maintenance import MAINTENANCE_SWEEP_SECONDS, sweep_maintenance
 from jobs.serializer import deserialize, serialize
 from jobs.sla import SLA_SWEEP_SECONDS, sweep_sla
 from server.lib.logs import get_logger
@@ -82,6 +83,7 @@ class InProcessJobs:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._sla: asyncio.Task[None] | None = None
+        self._maintenance: asyncio.Task[None] | None = None
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         # A fresh context: a job must never inherit the caller's database transaction or
@@ -108,6 +110,7 @@ class InProcessJobs:
     def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         self._sla = asyncio.create_task(self._sla_forever())
+        self._maintenance = asyncio.create_task(self._maintenance_forever())
 
     async def _sla_forever(self) -> None:
         while True:
@@ -116,6 +119,14 @@ class InProcessJobs:
             except Exception as exc:  # the next minute tries again
                 log.warning("sla sweep failed", error=repr(exc))
             await asyncio.sleep(SLA_SWEEP_SECONDS)
+
+    async def _maintenance_forever(self) -> None:
+        while True:
+            try:
+                await sweep_maintenance()
+            except Exception as exc:  # the next minute tries again
+                log.warning("maintenance sweep failed", error=repr(exc))
+            await asyncio.sleep(MAINTENANCE_SWEEP_SECONDS)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -126,7 +137,7 @@ class InProcessJobs:
             await asyncio.sleep(self.settings.notify_sweep_s)
 
     async def close(self) -> None:
-        for loop in (self._sweeper, self._sla):
+        for loop in (self._sweeper, self._sla, self._maintenance):
             if loop is not None:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

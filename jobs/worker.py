@@ -10,6 +10,7 @@ from arq.connections import RedisSettings
 
 from jobs.dispatch import ArqDispatcher
 from jobs.documents import render_documents
+from jobs.maintenance import sweep_maintenance
 from jobs.notify import deliver_notification, sweep_notifications
 from jobs.serializer import deserialize, serialize
 from jobs.sla import sweep_sla
@@ -59,6 +60,8 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         cron_jobs=[
             # every minute, once across all workers (unique): SLA automations and returns
             cron(sweep_sla, second={0}, unique=True, run_at_startup=True),
+            # every minute: tasks of planned maintenance (exactly once per occurrence)
+            cron(sweep_maintenance, second={30}, unique=True, run_at_startup=True),
             cron(
                 sweep_notifications,
                 second=_sweep_seconds(settings),

@@ -16,14 +16,21 @@ from server import db, subscribers
 from server import settings as process_settings
 from server.accounts.auth import TokenAuthMiddleware
 from server.accounts.controller import AuthController, DirectoryAccountsController
+from server.assets.controller import EquipmentController, TaskEquipmentController
 from server.attachments.controller import AttachmentsController
 from server.channels.controller import ChannelsController, ContactMailController
 from server.clients.controller import ClientsController
+from server.contracts.controller import ContractsController, LabourController
 from server.lib import background
 from server.lib.boundary import boundary_middleware, json_body_middleware
 from server.lib.errors import EXCEPTION_HANDLERS, internal_error_handler
 from server.lib.guards import PUBLIC, PUBLIC_PATHS
 from server.lib.logs import configure_logging, get_logger
+from server.maintenance.controller import (
+    ChecklistController,
+    MaintenanceCalendarController,
+    MaintenancePlansController,
+)
 from server.lib.request_log import request_log_middleware
 from server.lib.security_headers import add_security_headers
 from server.notifications import service as notifications
@@ -100,6 +107,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AttachmentsController,
             ChannelsController,
             ContactMailController,
+            EquipmentController,
+            TaskEquipmentController,
+            ContractsController,
+            LabourController,
+            MaintenancePlansController,
+            MaintenanceCalendarController,
+            ChecklistController,
             create_static_files_router(
                 path="/", directories=[PWA_DIR], html_mode=True, include_in_schema=False, opt=PUBLIC
             ),

@@ -22,5 +22,8 @@ APP_REGISTRY = AppRegistry(
         "server.sla.piccolo_app",
         "server.channels.piccolo_app",
         "server.attachments.piccolo_app",
+        "server.assets.piccolo_app",
+        "server.contracts.piccolo_app",
+        "server.maintenance.piccolo_app",
     ]
 )

@@ -4,8 +4,11 @@ registers its handlers; `install()` says the wiring is complete (server/lib/even
 
 from __future__ import annotations
 
+from server.assets import subscribers as asset_subscribers
 from server.channels import subscribers as channel_subscribers
+from server.contracts import subscribers as contract_subscribers
 from server.lib import events
+from server.maintenance import subscribers as maintenance_subscribers
 from server.notifications import subscribers as notification_subscribers
 from server.pricing import subscribers as document_subscribers
 from server.sla import subscribers as sla_subscribers
@@ -17,6 +20,9 @@ MODULES = (
     document_subscribers,
     task_subscribers,
     channel_subscribers,
+    asset_subscribers,
+    contract_subscribers,
+    maintenance_subscribers,
 )
 
 

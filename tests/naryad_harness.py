@@ -34,6 +34,16 @@ PG_URL = os.environ.get("NARYAD_TEST_DATABASE_URL", "postgresql://postgres@127.0
 SEEDED_GROUPS = ("Бухгалтерия", "Доставка", "Выездные инженеры", "Ремонт", "Удалённая техподдержка")
 # Children first, so deleting works without cascades on SQLite.
 DATA_TABLES = (
+    "task_checklist_items",
+    "template_checklist_items",
+    "maintenance_occurrences",
+    "maintenance_plans",
+    "task_labour",
+    "contract_tasks",
+    "contracts",
+    "task_equipment",
+    "equipment",
+    "equipment_kinds",
     "imap_messages",
     "telegram_poll_offsets",
     "inbound_mail_attachments",
