@@ -4,11 +4,14 @@ POST /api/channels/email/inbound call. Every message is stored raw with its outc
 from __future__ import annotations
 
 import sqlite3
+from email.utils import parseaddr
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from server import db
+from server.accounts import service as accounts
 from server.accounts.tables import User
 from server.channels import mailparse
 from server.channels.schemas import IntakeResult
@@ -17,6 +20,8 @@ from server.clients import service as clients
 from server.clients.schemas import ContactIn
 from server.clients.tables import Contact, Counterparty
 from server.lib import clock
+from server.lib.actor import EMPLOYEE_ROLES, Actor
+from server.lib.addresses import is_email
 from server.lib.errors import DomainError
 from server.lib.logs import get_logger
 from server.notifications.tables import Notification
@@ -31,8 +36,22 @@ log = get_logger("naryad.channels.mail")
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20000
-# Templates whose task a reply to a completed task reopens as a new one (R6).
+# Templates whose task a reply to a completed task reopens as a new one (R6); also the
+# template of a new task from mail that names a task its sender is no party to.
 REOPEN_TEMPLATE = "remote_support"
+QUOTE_MAX = 1000
+
+
+class _Origin(msgspec.Struct):
+    """Who a message is from, as intake treats it."""
+
+    employee: Actor | None = None  # one of us writing on our own behalf
+    forwarded_by: Actor | None = None  # one of us who forwarded a client's mail
+    forwarder: str = ""  # that employee's address
+
+    @property
+    def actor(self) -> Actor | None:
+        return self.forwarded_by or self.employee
 
 
 def max_message_bytes() -> int:
@@ -176,9 +195,21 @@ async def _decide(
         return IntakeResult("ignored", reason="our own message came back")
     if not mail.sender:
         return IntakeResult("rejected", reason="no sender address (From)")
+    if not is_email(mail.sender):
+        return IntakeResult(
+            "rejected", reason=f"the sender {mail.sender!r} is not an e-mail address (From)"
+        )
+    if await _is_ours(mail.sender):
+        return IntakeResult(
+            "ignored", reason=f"mail from our own address {mail.sender} (loop guard)"
+        )
+    mail, origin = await _origin(mail)
     thread = await _thread_task(mail)
+    refers = None
     if thread is not None:
-        return await _reply(row, mail, thread)
+        if await _trusted(thread, mail.sender, origin):
+            return await _reply(row, mail, thread, origin)
+        refers = thread  # R6: not theirs to comment on; a task of its own instead
     mapping = None
     for address in recipients:
         mapping = (
@@ -188,16 +219,113 @@ async def _decide(
         )
         if mapping:
             break
-    if mapping is None:
+    if mapping is None and refers is None:
         return IntakeResult(
             "rejected",
             reason=f"no intake address among the recipients ({', '.join(recipients) or 'none'})",
         )
+    code = mapping["template.code"] if mapping else REOPEN_TEMPLATE
     try:
-        tasks.require_channel(await tasks.get_template(mapping["template.code"]), Channel.EMAIL)
+        tasks.require_channel(await tasks.get_template(code), Channel.EMAIL)
     except DomainError as exc:
         return IntakeResult("rejected", reason=exc.detail)
-    return await _new_task(row, mail, mapping["template.code"])
+    return await _new_task(row, mail, code, origin=origin, refers=refers)
+
+
+async def _is_ours(address: str) -> bool:
+    """Our intake addresses and the addresses our own mail goes out from (loop guard)."""
+    settings = current_settings()
+    ours = {parseaddr(a)[1].lower() for a in (settings.smtp_from, settings.support_address) if a}
+    return address in ours or await MailAddress.exists().where(MailAddress.address == address)
+
+
+async def _employee(address: str) -> Actor | None:
+    rows = (
+        await User.select(User.id, User.roles)
+        .where((User.email == address) & User.active.eq(True))
+        .order_by(User.id)
+        .output(load_json=True)
+    )
+    for r in rows:
+        if set(r["roles"] or []) & EMPLOYEE_ROLES:
+            return await accounts.actor_for_user(r["id"])
+    return None
+
+
+async def _origin(mail: mailparse.ParsedMail) -> tuple[mailparse.ParsedMail, _Origin]:
+    """R5: an employee's forward of a client's mail is the client's mail (the original
+    sender is the requester, the employee is recorded as who forwarded it); an employee's
+    own mail is theirs. An employee never becomes a client contact."""
+    employee = await _employee(mail.sender)
+    if employee is None:
+        return mail, _Origin()
+    original = mail.original_sender
+    if (
+        mail.forwarded
+        and is_email(original)
+        and original != mail.sender
+        and not await _is_ours(original)
+        and await _employee(original) is None
+    ):
+        client = msgspec.structs.replace(mail, sender=original, sender_name=mail.original_name)
+        return client, _Origin(forwarded_by=employee, forwarder=mail.sender)
+    return mail, _Origin(employee=employee)
+
+
+async def _chain(counterparty_id: int) -> tuple[int, list[dict[str, Any]]]:
+    """The top parent of a counterparty (a chain's central office) and every counterparty
+    under that top parent (the chain's restaurants, the office itself)."""
+    rows = await Counterparty.select(
+        Counterparty.id, Counterparty.parent, Counterparty.email_domains
+    ).output(load_json=True)
+    by_id = {r["id"]: r for r in rows}
+
+    def top(cid: int) -> int:
+        seen = {cid}
+        parent = by_id[cid]["parent"] if cid in by_id else None
+        while parent is not None and parent in by_id and parent not in seen:
+            cid = int(parent)
+            seen.add(cid)
+            parent = by_id[cid]["parent"]
+        return cid
+
+    head = top(counterparty_id)
+    return head, [r for r in rows if top(r["id"]) == head]
+
+
+async def _central_office(counterparty_id: int | None, contact: dict[str, Any]) -> int | None:
+    """R5: contacts of a chain's restaurant belong to its central office: the task gets
+    the top parent, and a contact still linked to the restaurant is relinked to it."""
+    if counterparty_id is None:
+        return None
+    head, _ = await _chain(counterparty_id)
+    if head != counterparty_id and contact.get("counterparty") == counterparty_id:
+        await Contact.update({Contact.counterparty: head}).where(Contact.id == contact["id"])
+        contact["counterparty"] = head
+    return head
+
+
+async def _trusted(task: dict[str, Any], address: str, origin: _Origin) -> bool:
+    """R6: a task's token or thread counts only from its requester, a contact or a client
+    user of its counterparty's chain, the chain's e-mail domains, or an employee."""
+    if origin.employee is not None:
+        return True
+    if task["requester_contact"] is not None and await Contact.exists().where(
+        (Contact.id == task["requester_contact"]) & (Contact.email == address)
+    ):
+        return True
+    if task["counterparty"] is None:
+        return False
+    _, chain = await _chain(task["counterparty"])
+    ids = [r["id"] for r in chain]
+    if await Contact.exists().where((Contact.email == address) & Contact.counterparty.is_in(ids)):
+        return True
+    if await User.exists().where(
+        (User.email == address) & User.counterparty.is_in(ids) & User.active.eq(True)
+    ):
+        return True
+    domain = address.rpartition("@")[2]
+    return any(domain in [d.lower().lstrip("@") for d in r["email_domains"] or []] for r in chain)
 
 
 async def _thread_task(mail: mailparse.ParsedMail) -> dict[str, Any] | None:
@@ -301,10 +429,12 @@ async def _new_task(
     template_code: str,
     *,
     follows: dict[str, Any] | None = None,
+    origin: _Origin | None = None,
+    refers: dict[str, Any] | None = None,
 ) -> IntakeResult:
     try:
         async with db.transaction():  # a savepoint: a refused task leaves no contact behind
-            return await _create(row, mail, template_code, follows)
+            return await _create(row, mail, template_code, follows, origin or _Origin(), refers)
     except DomainError as exc:
         return IntakeResult("rejected", reason=exc.detail)
 
@@ -314,10 +444,16 @@ async def _create(
     mail: mailparse.ParsedMail,
     template_code: str,
     follows: dict[str, Any] | None,
+    origin: _Origin,
+    refers: dict[str, Any] | None,
 ) -> IntakeResult:
     subject, surname = mailparse.split_surname_marker(mailparse.clean_subject(mail.subject))
     assignee_id = await _engineer_by_surname(surname) if surname else None
-    if follows is not None:
+    contact: dict[str, Any] | None
+    if origin.employee is not None:
+        # An employee's own mail: they are the requester (R2 may still find the client).
+        counterparty_id, contact = None, None
+    elif follows is not None:
         counterparty_id = follows["counterparty"]
         contact = await _contact_for(mail, counterparty_id)
     else:
@@ -333,7 +469,7 @@ async def _create(
         if counterparty_id is None:
             counterparty_id = await _counterparty_by_domain(mail.sender)
         contact = await _contact_for(mail, counterparty_id)
-        counterparty_id = counterparty_id or contact["counterparty"]
+        counterparty_id = await _central_office(counterparty_id or contact["counterparty"], contact)
     title = _title(mail, subject)
     template = await tasks.get_template(template_code)
     if (
@@ -347,25 +483,33 @@ async def _create(
     description = _body(mail)
     if follows is not None:
         description = f"Продолжение завершённой задачи #{follows['number']}.\n\n{description}"
+    if refers is not None:
+        description = (
+            f"Письмо ссылается на задачу #{refers['number']}, но отправитель ({mail.sender}) "
+            f"не связан с ней: это новая задача.\n\n{description}"
+        )
+    quote = (mailparse.cut_quoted(mail.text) or mail.text.strip())[:QUOTE_MAX]
     task = await tasks.create_task(
-        None,
+        origin.actor,
         TaskIn(
             title=title,
             template=template_code,
             description=description,
             counterparty_id=counterparty_id,
             assignee_id=assignee_id,
-            requester_contact_id=contact["id"],
+            requester_contact_id=contact["id"] if contact else None,
         ),
         channel=Channel.EMAIL,
         counterparty_required=False,
+        parent_task_id=follows["id"] if follows else None,
+        event_data={"parent_number": follows["number"], "quote": quote} if follows else None,
     )
     await IntakeTask.insert(
         IntakeTask(
             task=task.id,
             counterparty_missing=task.counterparty is None,
             follows_task=follows["id"] if follows else None,
-            contact=contact["id"],
+            contact=contact["id"] if contact else None,
             created_at=clock.now(),
         )
     )
@@ -379,6 +523,20 @@ async def _create(
     if follows is not None:
         await _note(task.id, "reply to a completed task", follows_task_id=follows["id"])
         await _note(follows["id"], "the client replied; new task", new_task_id=task.id)
+    if origin.forwarded_by is not None:
+        await _note(
+            task.id,
+            f"R5: forwarded by {origin.forwarded_by.full_name} <{origin.forwarder}>; "
+            f"the requester is the original sender {mail.sender}",
+            forwarded_by_user_id=origin.forwarded_by.id,
+        )
+    if refers is not None:
+        await _note(
+            task.id,
+            f"R6: {mail.sender} is no party to task #{refers['number']}; "
+            "a new task instead of a comment there",
+            refers_task_id=refers["id"],
+        )
     await _save_attachments(row, mail, task.id)
     return IntakeResult("task_created", task_id=task.id)
 
@@ -405,15 +563,15 @@ async def _save_attachments(row: InboundMail, mail: mailparse.ParsedMail, task_i
 
 
 async def _reply(
-    row: InboundMail, mail: mailparse.ParsedMail, task: dict[str, Any]
+    row: InboundMail, mail: mailparse.ParsedMail, task: dict[str, Any], origin: _Origin
 ) -> IntakeResult:
-    """R6: a client's reply on a thread."""
-    if task["status"] in CLOSED:
+    """R6: a client's reply on a thread (an employee's is an internal comment)."""
+    if task["status"] in CLOSED and origin.employee is None:
         try:
             tasks.require_channel(await tasks.get_template(REOPEN_TEMPLATE), Channel.EMAIL)
         except DomainError as exc:
             return IntakeResult("rejected", reason=f"a reply to a completed task: {exc.detail}")
-        return await _new_task(row, mail, REOPEN_TEMPLATE, follows=task)
+        return await _new_task(row, mail, REOPEN_TEMPLATE, follows=task, origin=origin)
     body = mailparse.cut_quoted(mail.text) or mail.text.strip()
     if not body and mail.attachments:
         body = "(вложения: " + ", ".join(a[0] for a in mail.attachments) + ")"
@@ -421,8 +579,17 @@ async def _reply(
         return IntakeResult("ignored", task_id=task["id"], reason="empty reply")
     try:
         async with db.transaction():
-            contact = await _contact_for(mail, task["counterparty"])
-            row.comment_id = await transitions.add_contact_comment(contact["id"], task["id"], body)
+            if origin.employee is not None:
+                # One of us answering by mail: kept on the task, never sent to the client.
+                comment = await transitions.add_comment(
+                    origin.employee, task["id"], body, False, channel=Channel.EMAIL
+                )
+                row.comment_id = comment.id
+            else:
+                contact = await _contact_for(mail, task["counterparty"])
+                row.comment_id = await transitions.add_contact_comment(
+                    contact["id"], task["id"], body
+                )
             await _save_attachments(row, mail, task["id"])
     except DomainError as exc:
         row.comment_id = None

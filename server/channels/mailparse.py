@@ -24,7 +24,24 @@ _FALLBACK_CHARSETS = ("utf-8", "cp1251", "koi8-r")
 _COMMON_RU = set("оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё")
 _TOKEN = re.compile(r"\[#(\d{1,12})\]")
 _SURNAME_MARKER = re.compile(r"\s*\*+\s*([A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё'-]*)\s*$")
-_REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|ответ|отв|пересл)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_REPLY_PREFIX = re.compile(
+    r"^\s*((re|fw|fwd|aw|wg|ответ|отв|пересл\.?)\s*(\[\d+\])?\s*:\s*)+", re.I
+)
+# Forwards: by the subject's prefix, a marker line, or the original's quoted headers.
+_FORWARD_SUBJECT = re.compile(
+    r"^\s*((re|aw|ответ|отв)\s*(\[\d+\])?\s*:\s*)*(fwd?|wg|tr|пересл\.?)\s*(\[\d+\])?\s*:", re.I
+)
+_REPLY_SUBJECT = re.compile(r"^\s*(re|aw|ответ|отв)\s*(\[\d+\])?\s*:", re.I)
+_FORWARD_MARKER = re.compile(
+    r"^\s*-*\s*(forwarded message|begin forwarded message|пересылаемое сообщение|"
+    r"переадресованное сообщение)",
+    re.I,
+)
+_QUOTED_FROM = re.compile(r"^\s*>?\s*(from|от|от кого)\s*:\s*(\S.*?)\s*$", re.I)
+_QUOTED_HEADER = re.compile(
+    r"^\s*>?\s*(date|sent|subject|to|cc|дата|отправлено|тема|кому|копия)\s*:", re.I
+)
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
 _MSGID = re.compile(r"<[^<>\s]+>")
 # Where a client's reply ends and the quoted history begins.
 _QUOTE_STARTS = (
@@ -48,6 +65,11 @@ class ParsedMail(msgspec.Struct):
     thread_ids: list[str]
     auto_reason: str | None
     attachments: list[tuple[str, str, bytes]]
+    # A forward (Fwd:/FW:/Пересл.:, an attached message/rfc822, quoted From:/От: headers)
+    # and, when it can be read, the original's sender.
+    forwarded: bool = False
+    original_sender: str = ""
+    original_name: str = ""
 
 
 def decode_bytes(raw: bytes, declared: str | None) -> str:
@@ -251,6 +273,44 @@ def split_surname_marker(subject: str) -> tuple[str, str | None]:
     return subject[: match.start()].rstrip(), match.group(1)
 
 
+def _quoted_sender(value: str) -> tuple[str, str]:
+    """(name, address) of a quoted From: line, or ("", "")."""
+    name, address = parseaddr(value)
+    if not _ADDRESS.fullmatch(address or ""):
+        match = _ADDRESS.search(value)  # Outlook: 'Анна Смирнова [mailto:anna@romashka.ru]'
+        if match is None:
+            return "", ""
+        address = match.group(0)
+        name = re.sub(r"[\s<\[\"']*(mailto:)?$", "", value[: match.start()], flags=re.I)
+    return name.strip().strip('"'), address.strip().lower()
+
+
+def forward_facts(msg: Message, subject: str, text: str) -> tuple[bool, str, str]:
+    """(is it a forward, the original sender's name, address); the address is "" when the
+    forward does not say who wrote the original."""
+    forwarded = bool(_FORWARD_SUBJECT.match(subject))
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        forwarded = True
+        inner = part.get_payload(0) if part.is_multipart() else None
+        if isinstance(inner, Message):
+            name, address = _quoted_sender(decode_header_value(inner.get("From")))
+            if address:
+                return True, name, address
+    lines = text.splitlines()
+    forwarded = forwarded or any(_FORWARD_MARKER.match(line) for line in lines)
+    if not forwarded and _REPLY_SUBJECT.match(subject):
+        return False, "", ""  # a reply quoting its history, not a forward
+    for i, line in enumerate(lines):
+        match = _QUOTED_FROM.match(line)
+        if match and any(_QUOTED_HEADER.match(nxt) for nxt in lines[i + 1 : i + 5]):
+            name, address = _quoted_sender(match.group(2))
+            if address:
+                return True, name, address
+    return forwarded, "", ""
+
+
 def parse(raw: bytes, envelope_from: str | None = None) -> ParsedMail:
     msg = email.message_from_bytes(raw)
     name, address = parseaddr(decode_header_value(msg.get("From")))
@@ -265,16 +325,21 @@ def parse(raw: bytes, envelope_from: str | None = None) -> ParsedMail:
         thread_ids += _MSGID.findall(str(msg.get(header) or ""))
     message_id = _MSGID.findall(str(msg.get("Message-ID") or ""))
     text, attachments = body_text(msg)
+    subject = decode_header_value(msg.get("Subject"))
+    forwarded, original_name, original_sender = forward_facts(msg, subject, text)
     return _without_nul(
         message_id=message_id[0] if message_id else None,
         sender=address.strip().lower(),
         sender_name=name.strip(),
-        subject=decode_header_value(msg.get("Subject")),
+        subject=subject,
         text=text,
         recipients=list(dict.fromkeys(recipients)),
         thread_ids=list(dict.fromkeys(thread_ids)),
         auto_reason=auto_reason(msg, envelope_from),
         attachments=attachments,
+        forwarded=forwarded,
+        original_sender=original_sender,
+        original_name=original_name,
     )
 
 

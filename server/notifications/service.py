@@ -92,6 +92,7 @@ class TaskFacts(msgspec.Struct):
     assignee_id: int | None
     requester_user_id: int | None
     requester_contact_id: int | None
+    has_departure: bool = False
 
 
 class Audience(msgspec.Struct):
@@ -115,6 +116,7 @@ async def _task_facts(task_id: int) -> TaskFacts:
             Task.requester_contact.id,
             Task.template.code,
             Task.counterparty.name,
+            Task.has_departure,
         )
         .where(Task.id == task_id)
         .first()
@@ -131,6 +133,7 @@ async def _task_facts(task_id: int) -> TaskFacts:
         assignee_id=row["assignee.id"],
         requester_user_id=row["requester_user.id"],
         requester_contact_id=row["requester_contact.id"],
+        has_departure=bool(row["has_departure"]),
     )
 
 
@@ -185,9 +188,27 @@ async def _completed(task: TaskFacts, _: dict[str, Any]) -> Audience:
 
 async def _comment(task: TaskFacts, data: dict[str, Any]) -> Audience:
     # Only public comments reach clients (R6).
-    if data.get("public") and task.requester_contact_id:
+    if data.get("public") and task.requester_contact_id and await _mails_client(task, data):
         return Audience("client_comment", contacts=[task.requester_contact_id])
     return Audience("comment")
+
+
+async def _mails_client(task: TaskFacts, data: dict[str, Any]) -> bool:
+    """A field visit never mails the client on its own: an engineer's public comment on
+    site stays on the task (clients see it in the portal); only what the office or an admin
+    makes public is e-mailed."""
+    if not task.has_departure:
+        return True
+    author = data.get("author_user_id")
+    if author is None:
+        return False
+    row = await User.select(User.roles).where(User.id == author).first().output(load_json=True)
+    return bool(row) and bool(set(row["roles"] or []) & {"office", "admin"})
+
+
+async def _follow_up(task: TaskFacts, _: dict[str, Any]) -> Audience:
+    """R6: a client wrote again after completion; the task's whole group hears of it."""
+    return Audience("follow_up", users=await _group_members(task.group_id))
 
 
 _AUDIENCES: dict[str, Callable[[TaskFacts, dict[str, Any]], Awaitable[Audience]]] = {
@@ -203,6 +224,7 @@ _AUDIENCES: dict[str, Callable[[TaskFacts, dict[str, Any]], Awaitable[Audience]]
     "approved": _completed,
     "completed_automatically": _completed,
     "comment": _comment,
+    "follow_up": _follow_up,
 }
 
 
@@ -257,10 +279,14 @@ async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, 
         "actor": actor_name,
         "actor_id": actor_id,
         "reason": data.get("reason", ""),
+        # R11: a redirect asks the new assignee to call the client back
+        "call_back": bool(data.get("call_back")),
         # SLA automations: which one fired and its timer, worded by each template's language
         "automation": data.get("automation", ""),
         "minutes": data.get("minutes", ""),
-        "body": await _comment_body(kind, data),
+        "body": data.get("quote") or await _comment_body(kind, data),
+        # a follow-up: the completed task it continues
+        "parent_number": data.get("parent_number", ""),
     }
     ids: list[int] = []
     if audience.contacts:

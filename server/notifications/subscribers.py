@@ -12,6 +12,10 @@ from server.tasks.events import AutomationSignalled, CommentAdded, TaskCreated, 
 
 @subscribe(TaskCreated)
 async def task_created(event: TaskCreated) -> None:
+    if event.parent_task_id is not None:
+        # R6: a client wrote again after completion; the data names the task and quotes them.
+        await notify(event.task_id, "follow_up", event.actor_id, dict(event.data))
+        return
     await notify(event.task_id, "created", event.actor_id, {})
 
 
@@ -27,7 +31,12 @@ async def comment_added(event: CommentAdded) -> None:
         data = {"comment_id": event.comment_id, "notify": event.notify}
         await notify(event.task_id, "client_reply", None, data)
         return
-    data = {"comment_id": event.comment_id, "public": event.public, "mentions": event.mentions}
+    data = {
+        "comment_id": event.comment_id,
+        "public": event.public,
+        "mentions": event.mentions,
+        "author_user_id": event.author_user_id,
+    }
     await notify(event.task_id, "comment", event.author_user_id, data)
 
 

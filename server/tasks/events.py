@@ -26,6 +26,10 @@ class TaskCreated(Event, frozen=True, kw_only=True):
     at: dt.datetime
     # Equipment named at creation (TaskIn.equipment_ids); server/assets links it.
     equipment_ids: list[int] = msgspec.field(default_factory=list)
+    # A follow-up of a completed task (R6); `data` carries what the channel adds, e.g.
+    # the parent's number and the client's words for the notice.
+    parent_task_id: int | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class TaskTransitioned(Event, frozen=True, kw_only=True):

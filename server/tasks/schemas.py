@@ -114,6 +114,10 @@ class TaskOut(msgspec.Struct):
     due_reaction_at: dt.datetime | None = None
     due_resolution_at: dt.datetime | None = None
     overdue: bool = False
+    # R6: a follow-up names the completed task it continues; follow_ups lists the tasks
+    # continuing this one, on single-task reads only ([] in lists: one query there).
+    parent_task_id: int | None = None
+    follow_ups: list[int] = msgspec.field(default_factory=list)
     # What the caller may do with the task now (accept, depart, done, approve…): the PWA
     # shows its buttons from this instead of keeping a copy of the state machine.
     actions: list[str] = msgspec.field(default_factory=list)

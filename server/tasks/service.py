@@ -275,12 +275,16 @@ async def create_task(
     *,
     channel: str | None = None,
     counterparty_required: bool = True,
+    parent_task_id: int | None = None,
+    event_data: dict[str, Any] | None = None,
 ) -> TaskOut:
     """Create a task through `channel` (default: the one named in `data`, usually ui).
 
     `actor` is None for channel intake (e-mail), where the requester is a contact
     (`data.requester_contact_id`) and no user creates the task; `counterparty_required=False`
-    lets such a task through R2 without a counterparty (the channel flags it instead)."""
+    lets such a task through R2 without a counterparty (the channel flags it instead).
+    `parent_task_id` makes it a follow-up of that task (R6: the client wrote again after it
+    was completed); `event_data` travels with TaskCreated (e.g. the client's words)."""
     title = _check_creation_request(actor, data)
     channel = channel or data.channel
     assert data.template is not None
@@ -297,6 +301,8 @@ async def create_task(
             Contact.id == data.requester_contact_id
         ):
             raise InvalidInput(f"requester_contact_id {data.requester_contact_id}: no such contact")
+        if parent_task_id is not None and not await Task.exists().where(Task.id == parent_task_id):
+            raise InvalidInput(f"parent task {parent_task_id}: no such task")
         task = Task(
             template=template.id,
             title=title,
@@ -319,6 +325,7 @@ async def create_task(
             status_changed_at=now,
             accepted_at=placement.accepted_at,
             completed_at=placement.completed_at,
+            parent_task=parent_task_id,
             **{f: getattr(template, f) for f in WORKFLOW_FLAGS},
         )
         await task.save()
@@ -340,6 +347,7 @@ async def create_task(
                 "counterparty_found_by": counterparty_found_by,
                 "site_id": data.site_id,
                 "priority": data.priority,
+                "parent_task_id": parent_task_id,
             },
             internal=False,
             at=now,
@@ -355,6 +363,8 @@ async def create_task(
                 status=placement.status,
                 at=now,
                 equipment_ids=list(data.equipment_ids),
+                parent_task_id=parent_task_id,
+                data=event_data or {},
             )
         )
         if actor is None:
@@ -396,7 +406,7 @@ SELECT t.id, t.number, t.title, t.description, t.status, t.channel, t.completed_
     t.created_at, t.updated_at, t.accepted_at, t.completed_at, t.version,
     t.departed_at, t.arrived_at, t.done_at, t.checkin_distance_m, t.checkin_far,
     t.postponed_until, t.call_back, t.priority, t.due_reaction_at, t.due_resolution_at,
-    t.reacted_at,
+    t.reacted_at, t.parent_task,
     tpl.code AS "template.code", t.has_departure AS "template.has_departure",
     t.requires_check AS "template.requires_check",
     cp.id AS "counterparty.id", cp.name AS "counterparty.name",
@@ -485,6 +495,7 @@ def _task_out(r: dict[str, Any], actor: Actor | None = None) -> TaskOut:
         checkin_far=bool(r["checkin_far"]),
         postponed_until=r["postponed_until"],
         call_back=bool(r["call_back"]),
+        parent_task_id=r["parent_task"],
         priority=r["priority"],
         due_reaction_at=r["due_reaction_at"],
         due_resolution_at=r["due_resolution_at"],
@@ -537,8 +548,16 @@ async def _one_task(query: TaskQuery, task_id: int, actor: Actor | None = None) 
         raise NotFound(f"task {task_id} not found")
     task = _task_out(_typed(rows[0]), actor)
     task.watchers = await task_watchers(task_id)
+    task.follow_ups = await follow_up_ids(task_id)
     await extensions.fill_single_read(task)  # equipment, contract (other domains)
     return task
+
+
+async def follow_up_ids(task_id: int) -> list[int]:
+    """Tasks that continue this one (parent_task). Single-task reads only: in lists
+    follow_ups stay [] so the list remains one query."""
+    rows = await Task.select(Task.id).where(Task.parent_task == task_id).order_by(Task.id)
+    return [r["id"] for r in rows]
 
 
 async def task_watchers(task_id: int) -> list[UserRef]:

@@ -83,6 +83,10 @@ class Task(Table, tablename="tasks"):
     due_resolution_at = Timestamptz(null=True, default=None, index=True)
     reacted_at = Timestamptz(null=True, default=None)
     sla_paused_at = Timestamptz(null=True, default=None)
+    # R6: the completed task this one continues (a client wrote again after completion).
+    parent_task: ForeignKey["Task"] = ForeignKey(
+        "self", null=True, on_delete=OnDelete.set_null, index=True
+    )
     # The template's workflow as it was when the task was created: editing a template
     # changes new tasks only (server/tasks/editing.py), so the state machine and R2 read
     # these, not the template's current flags.

@@ -67,8 +67,15 @@ async def _world(b: Backend) -> World:
     romashka = await b.counterparty("Ромашка", email_domains=["romashka.ru"])
     alfa = await b.counterparty("Альфа-Трейд", email_domains=["alfatrade.ru"])
     chain = await b.counterparty("Вкусно и Быстро")
-    await b.counterparty(
+    tverskaya = await b.counterparty(
         "ВиБ Тверская", parent_id=chain["id"], email_domains=["tverskaya.vkusno.ru"]
+    )
+    await clients.create_contact(
+        ContactIn(
+            name="Администратор Тверская",
+            email="admin.tverskaya@gmail.com",
+            counterparty_id=tverskaya["id"],
+        )
     )
     anna = await clients.create_contact(
         ContactIn(name="Анна Смирнова", email="anna@romashka.ru", counterparty_id=romashka["id"])
@@ -147,6 +154,9 @@ async def _check(entry: dict[str, Any], body: dict[str, Any], w: World) -> list[
                 Task.counterparty.name,
                 Task.channel,
                 Task.requester_contact,
+                Task.requester_contact.email,
+                Task.requester_user,
+                Task.created_by,
                 Task.status,
             )
             .where(Task.id == body["task_id"])
@@ -154,7 +164,22 @@ async def _check(entry: dict[str, Any], body: dict[str, Any], w: World) -> list[
         )
         assert task is not None
         expect(task["channel"] == "email", "channel email")
-        expect(task["requester_contact"] is not None, "requester is a contact")
+        if "requester_user" in entry:
+            # An employee's own mail: the employee is the requester, never a client contact.
+            want_user = w.users[entry["requester_user"]]["id"]
+            expect(task["requester_user"] == want_user, f"requester {entry['requester_user']}")
+            expect(task["requester_contact"] is None, "no contact for an employee")
+        else:
+            expect(task["requester_contact"] is not None, "requester is a contact")
+        if "requester_email" in entry:
+            got_email = task["requester_contact.email"]
+            expect(got_email == entry["requester_email"], f"requester {got_email!r}")
+        if "created_by" in entry:
+            want_user = w.users[entry["created_by"]]["id"]
+            expect(task["created_by"] == want_user, f"forwarded by {entry['created_by']}")
+        if "mentions_task" in entry:
+            ref = w.open_task if entry["mentions_task"] == "open" else w.done_task
+            expect(f"#{ref['number']}" in task["description"], "names the referenced task")
         if "template" in entry:
             expect(task["template.code"] == entry["template"], f"template {entry['template']}")
         if "title" in entry:
@@ -298,7 +323,7 @@ async def test_corpus_each_message_has_its_outcome(mb: Backend) -> None:
     group_told = await Notification.select(Notification.user, Notification.kind).where(
         Notification.task == reopened["task"]
     )
-    assert {(r["user"], r["kind"]) for r in group_told} >= {(w.users["Иванов"]["id"], "task_new")}
+    assert {(r["user"], r["kind"]) for r in group_told} >= {(w.users["Иванов"]["id"], "follow_up")}
     maria = (
         await Contact.select(Contact.counterparty.name)
         .where(Contact.email == "maria@romashka.ru")
@@ -311,7 +336,11 @@ async def test_corpus_each_message_has_its_outcome(mb: Backend) -> None:
         "/api/channels/email/missing-counterparty", headers=w.users["office"]["headers"]
     )
     assert resp.status_code == 200
-    assert [t["title"] for t in resp.json()] == ["Не работает интернет"]
+    assert [t["title"] for t in resp.json()] == ["Не работает интернет", "Ваш вопрос"]
+
+    # Employees are never client contacts, whatever they forwarded or wrote.
+    employee_mail = [u["email"] for u in w.users.values() if u.get("email")]
+    assert not await Contact.exists().where(Contact.email.is_in(employee_mail))
 
 
 @pytest.mark.sqlite

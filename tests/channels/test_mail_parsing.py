@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 import pytest
 
 from server.channels import mailparse
@@ -32,6 +34,7 @@ def test_surname_marker(subject: str, title: str, surname: str | None) -> None:
         ("RE: Fwd: FW: тема", "тема", None),
         ("Ответ: [#7] тема", "тема", 7),
         ("AW: WG: Rechnung", "Rechnung", None),
+        ("Пересл.: Касса не видит ФН", "Касса не видит ФН", None),
     ],
 )
 def test_subject_cleaning_and_token(subject: str, clean: str, token: int | None) -> None:
@@ -92,3 +95,69 @@ def test_html_to_text_drops_scripts_and_markup() -> None:
 )
 def test_task_command(text: str, parsed: tuple[str, str] | None) -> None:
     assert parse_task_command(text) == parsed
+
+
+def _message(subject: str, body: str, attached_from: str | None = None) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "ivanov@naryad.test"
+    msg["Subject"] = subject
+    msg.set_content(body)
+    if attached_from is not None:
+        inner = EmailMessage()
+        inner["From"] = attached_from
+        inner["Subject"] = "Сверка"
+        inner.set_content("Пришлите акт сверки.")
+        msg.add_attachment(inner)
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "attached_from", "expected"),
+    [
+        # the subject says so; the quoted headers say who wrote the original
+        (
+            "Fwd: Эквайринг",
+            "См. ниже\n---------- Forwarded message ---------\n"
+            "От: Анна Смирнова <anna@romashka.ru>\nDate: пн, 24 нояб.\nSubject: Эквайринг\n",
+            None,
+            (True, "Анна Смирнова", "anna@romashka.ru"),
+        ),
+        # Outlook's headers: From: Name [mailto:address], then Sent:
+        (
+            "FW: Касса",
+            "From: Пётр Альфа [mailto:petr.alfa@gmail.com]\nSent: Monday\nTo: Иванов\n",
+            None,
+            (True, "Пётр Альфа", "petr.alfa@gmail.com"),
+        ),
+        # no prefix, but the original's headers are quoted in the body
+        (
+            "Касса",
+            "Переслано:\nОт: Пётр <petr.alfa@gmail.com>\nОтправлено: 24.11\nТема: Касса\n",
+            None,
+            (True, "Пётр", "petr.alfa@gmail.com"),
+        ),
+        # forwarded as an attachment (message/rfc822)
+        (
+            "Сверка",
+            "См. вложение.",
+            "Бухгалтерия <buh@alfatrade.ru>",
+            (True, "Бухгалтерия", "buh@alfatrade.ru"),
+        ),
+        # a forward that does not say who wrote the original
+        ("Пересл.: Касса", "Касса не работает.", None, (True, "", "")),
+        # a reply quoting its history is no forward
+        (
+            "Re: Касса",
+            "Спасибо!\n-----Original Message-----\nFrom: Naryad <support@naryad.test>\n"
+            "Sent: Monday\nSubject: Касса\n",
+            None,
+            (False, "", ""),
+        ),
+        ("Касса", "Касса не работает.", None, (False, "", "")),
+    ],
+)
+def test_forwards_and_their_original_sender(
+    subject: str, body: str, attached_from: str | None, expected: tuple[bool, str, str]
+) -> None:
+    parsed = mailparse.parse(_message(subject, body, attached_from).as_bytes())
+    assert (parsed.forwarded, parsed.original_name, parsed.original_sender) == expected

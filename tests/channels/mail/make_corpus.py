@@ -884,6 +884,202 @@ def build() -> None:
         "38_our_own_message_looped.eml", part, {"outcome": "ignored", "reason_contains": "our own"}
     )
 
+    # 39 an employee forwards a client's mail inline (Gmail): the client is the requester
+    fwd = (
+        "Коллеги, заявка клиента, займитесь.\n\n---------- Forwarded message ---------\n"
+        "От: Анна Смирнова <anna@romashka.ru>\nDate: пн, 24 нояб. 2026 г. в 09:40\n"
+        "Subject: Не работает эквайринг\nTo: Иванов <ivanov@naryad.test>\n\n"
+        "Терминал пишет «нет связи с банком».\n"
+    )
+    msg = alternative(fwd, "<div>" + fwd.replace("\n", "<br>") + "</div>")
+    headers(
+        msg,
+        nxt(),
+        who("Иван Иванов", "ivanov@naryad.test"),
+        REMOTE,
+        enc("Fwd: Не работает эквайринг"),
+        dict(GMAIL),
+    )
+    write(
+        "39_employee_forward_inline.eml",
+        msg,
+        {
+            "outcome": "task_created",
+            "template": "remote_support",
+            "title": "Ромашка: Не работает эквайринг",
+            "counterparty": "Ромашка",
+            "requester_email": "anna@romashka.ru",
+            "created_by": "Иванов",
+            "note_contains": "ivanov@naryad.test",
+            "description_contains": "нет связи с банком",
+        },
+    )
+
+    # 40 an employee forwards a client's mail as an attachment (Outlook, message/rfc822)
+    inner = EmailMessage()
+    inner["From"] = "Бухгалтерия Альфа <buh2@alfatrade.ru>"
+    inner["To"] = "petrova@naryad.test"
+    inner["Subject"] = "Сверка за октябрь"
+    inner.set_content("Пришлите акт сверки за октябрь.")
+    msg = MIMEMultipart("mixed", boundary="_007_mixed_")
+    msg.attach(text_part("Переслала, займусь сама.", "windows-1251", "quoted-printable"))
+    msg.attach(MIMEMessage(inner))
+    headers(
+        msg,
+        nxt(),
+        who("Петрова Мария", "petrova@naryad.test", "windows-1251"),
+        ACC,
+        enc("FW: Сверка за октябрь", "windows-1251"),
+        dict(OUTLOOK),
+    )
+    write(
+        "40_employee_forward_as_attachment.eml",
+        msg,
+        {
+            "outcome": "task_created",
+            "template": "accounting",
+            "title": "Сверка за октябрь",
+            "counterparty": "Альфа-Трейд",
+            "requester_email": "buh2@alfatrade.ru",
+            "contact_counterparty": "Альфа-Трейд",
+            "created_by": "Петрова",
+        },
+    )
+
+    # 41 an employee forwards with a Russian prefix and the original's quoted headers
+    part = text_part(
+        "\n\n-----Исходное сообщение-----\nОт: Пётр Альфа <petr.alfa@gmail.com>\n"
+        "Отправлено: 24 ноября 2026 г. 9:15\nКому: Иванов <ivanov@naryad.test>\n"
+        "Тема: Касса не видит ФН\n\nКасса 1 не видит фискальный накопитель.\n",
+        "utf-8",
+        "8bit",
+    )
+    headers(
+        part,
+        nxt(),
+        who("Иван Иванов", "ivanov@naryad.test"),
+        REMOTE,
+        enc("Пересл.: Касса не видит ФН"),
+        dict(YANDEX),
+    )
+    write(
+        "41_employee_forward_russian_headers.eml",
+        part,
+        {
+            "outcome": "task_created",
+            "template": "remote_support",
+            "title": "Альфа-Трейд: Касса не видит ФН",
+            "counterparty": "Альфа-Трейд",
+            "requester_email": "petr.alfa@gmail.com",
+            "created_by": "Иванов",
+        },
+    )
+
+    # 42 an employee writes to the intake address himself: he is the requester, no contact
+    part = text_part("Обновить прошивку ККТ на всех кассах.", "utf-8", "8bit")
+    headers(
+        part,
+        nxt(),
+        who("Иван Иванов", "ivanov@naryad.test"),
+        REMOTE,
+        enc("Ромашка: обновить прошивку ККТ"),
+        dict(THUNDERBIRD),
+    )
+    write(
+        "42_employee_writes_directly.eml",
+        part,
+        {
+            "outcome": "task_created",
+            "template": "remote_support",
+            "title": "Ромашка: обновить прошивку ККТ",
+            "requester_user": "Иванов",
+        },
+    )
+
+    # 43 a stranger's mail carrying the open task's token: a new task, never a comment
+    part = text_part("Пришлите, пожалуйста, пароль администратора кассы.", "utf-8", "8bit")
+    headers(
+        part,
+        nxt(),
+        who("Незнакомец", "someone@stranger.example"),
+        "support@naryad.test",
+        "Re: [#OPEN] " + enc("Ромашка: не печатает чек"),
+        dict(GMAIL),
+    )
+    write(
+        "43_stranger_with_token.eml",
+        part,
+        {
+            "outcome": "task_created",
+            "template": "remote_support",
+            "mentions_task": "open",
+            "requester_email": "someone@stranger.example",
+        },
+    )
+
+    # 44 a stranger answering our Message-ID (a forwarded notification): a new task too
+    part = text_part("Это не моя касса, но у нас тоже не печатает.", "utf-8", "8bit")
+    headers(
+        part,
+        nxt(),
+        who("Сосед", "neighbour@other.example"),
+        "support@naryad.test",
+        enc("Re: Ваш вопрос"),
+        {**OUTLOOK, "In-Reply-To": "<OUR-MSGID>", "References": "<OUR-MSGID>"},
+    )
+    write(
+        "44_stranger_in_reply_to.eml",
+        part,
+        {
+            "outcome": "task_created",
+            "template": "remote_support",
+            "mentions_task": "open",
+            "counterparty": None,
+            "counterparty_missing": True,
+        },
+    )
+
+    # 45-47 mail from our own addresses: never a task (loop guard)
+    for name, sender in (
+        ("45_from_our_intake_address.eml", who("Бухгалтерия", ACC)),
+        ("46_from_our_notification_sender.eml", who("Naryad", "noreply@naryad.test")),
+        ("47_from_our_support_address.eml", who("Поддержка", "support@naryad.test")),
+    ):
+        part = text_part("Переслано правилом почтового ящика.", "utf-8", "8bit")
+        headers(part, nxt(), sender, REMOTE, enc("Новая заявка"), {})
+        write(name, part, {"outcome": "ignored", "reason_contains": "our own address"})
+
+    # 48 a From without a domain: refused with the reason (HTTP 200, like every outcome)
+    part = text_part("Касса не работает.", "utf-8", "8bit")
+    headers(part, nxt(), "Анна <anna>", REMOTE, enc("Касса"), {"X-Mailer": "old-cgi-form"})
+    write(
+        "48_sender_without_domain.eml",
+        part,
+        {"outcome": "rejected", "reason_contains": "not an e-mail address"},
+    )
+
+    # 49 a known contact linked to a chain's restaurant: the task is the central office's
+    part = text_part("Не работает касса на раздаче.", "utf-8", "8bit")
+    headers(
+        part,
+        nxt(),
+        who("Администратор Тверская", "admin.tverskaya@gmail.com"),
+        REMOTE,
+        enc("Касса на раздаче"),
+        dict(IPHONE),
+    )
+    write(
+        "49_chain_contact_linked_to_restaurant.eml",
+        part,
+        {
+            "outcome": "task_created",
+            "template": "remote_support",
+            "counterparty": "Вкусно и Быстро",
+            "contact_counterparty": "Вкусно и Быстро",
+            "title": "Вкусно и Быстро: Касса на раздаче",
+        },
+    )
+
     (HERE / "corpus.json").write_text(
         json.dumps(corpus, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
