@@ -1,0 +1,157 @@
+"""Who gets which feed line, and reading one's feed.
+
+The audience follows the engineer's day: new work in my queue (created or released into
+a group I am in), a task given to me (assigned, redirected, created for me), a visit the
+checker returned (with the reason), a client's reply on my task, and a postponed task back.
+Nobody is told of what they did themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+from server import db
+from server.accounts.tables import Membership, User
+from server.feed.tables import FeedItem
+from server.lib import clock
+from server.lib.errors import InvalidInput
+from server.tasks.tables import Task
+
+KINDS = ("queue_new", "assigned", "returned", "client_reply", "resumed")
+MAX_PAGE = 200
+
+
+class FeedItemOut(msgspec.Struct):
+    id: int
+    kind: str
+    task_id: int
+    number: int
+    title: str
+    created_at: dt.datetime
+    read: bool
+    # the checker's reason (returned), who did it, the client's words (client_reply)
+    reason: str = ""
+    actor: str = ""
+    text: str = ""
+
+
+class FeedOut(msgspec.Struct):
+    items: list[FeedItemOut]
+    unread: int
+
+
+class MarkReadIn(msgspec.Struct, forbid_unknown_fields=True):
+    ids: list[int] | None = None  # none: everything up to now
+
+
+class MarkReadOut(msgspec.Struct):
+    marked: int
+    unread: int
+
+
+async def _task(task_id: int) -> dict[str, Any]:
+    row = (
+        await Task.select(
+            Task.id, Task.number, Task.title, Task.group.id, Task.assignee.id, Task.status
+        )
+        .where(Task.id == task_id)
+        .first()
+    )
+    assert row is not None, f"task {task_id} vanished inside its own transaction"
+    return row
+
+
+async def group_engineers(group_id: int | None) -> list[int]:
+    if group_id is None:
+        return []
+    rows = (
+        await Membership.select(Membership.user.id, Membership.user.roles, Membership.user.active)
+        .where(Membership.group == group_id)
+        .output(load_json=True)
+    )
+    return [
+        r["user.id"] for r in rows if r["user.active"] and "engineer" in (r["user.roles"] or [])
+    ]
+
+
+async def _name(user_id: int | None) -> str:
+    if user_id is None:
+        return ""
+    row = await User.select(User.full_name).where(User.id == user_id).first()
+    return row["full_name"] if row else ""
+
+
+async def add(
+    task_id: int,
+    kind: str,
+    users: list[int | None],
+    actor_id: int | None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Write one line per person (inside the caller's transaction). Returns how many."""
+    recipients = [u for u in dict.fromkeys(users) if u is not None and u != actor_id]
+    if not recipients:
+        return 0
+    task = await _task(task_id)
+    payload = {
+        "number": task["number"] or task["id"],
+        "title": task["title"],
+        "actor": await _name(actor_id),
+        **(data or {}),
+    }
+    now = clock.now()
+    await FeedItem.insert(
+        *[
+            FeedItem(user=u, task=task_id, kind=kind, data=payload, created_at=now)
+            for u in recipients
+        ]
+    )
+    return len(recipients)
+
+
+async def task_row(task_id: int) -> dict[str, Any]:
+    return await _task(task_id)
+
+
+def _out(row: dict[str, Any]) -> FeedItemOut:
+    data = row["data"] or {}
+    return FeedItemOut(
+        id=row["id"],
+        kind=row["kind"],
+        task_id=row["task"],
+        number=int(data.get("number") or row["task"]),
+        title=str(data.get("title") or ""),
+        created_at=db.stored_datetime(row["created_at"]),
+        read=row["read_at"] is not None,
+        reason=str(data.get("reason") or ""),
+        actor=str(data.get("actor") or ""),
+        text=str(data.get("text") or ""),
+    )
+
+
+async def unread_count(user_id: int) -> int:
+    return await FeedItem.count().where(FeedItem.user == user_id, FeedItem.read_at.is_null())
+
+
+async def feed(user_id: int, limit: int = 50, unread_only: bool = False) -> FeedOut:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    query = FeedItem.select().where(FeedItem.user == user_id)
+    if unread_only:
+        query = query.where(FeedItem.read_at.is_null())
+    rows = await query.order_by(FeedItem.id, ascending=False).limit(limit).output(load_json=True)
+    return FeedOut(items=[_out(r) for r in rows], unread=await unread_count(user_id))
+
+
+async def mark_read(user_id: int, data: MarkReadIn) -> MarkReadOut:
+    async with db.transaction():
+        where = [FeedItem.user == user_id, FeedItem.read_at.is_null()]
+        if data.ids is not None:
+            if not data.ids:
+                return MarkReadOut(marked=0, unread=await unread_count(user_id))
+            where.append(FeedItem.id.is_in(data.ids))
+        marked = await FeedItem.count().where(*where)
+        await FeedItem.update({FeedItem.read_at: clock.now()}).where(*where)
+        return MarkReadOut(marked=marked, unread=await unread_count(user_id))
