@@ -77,6 +77,18 @@ DEMO_CANDIDATES = [_candidate(cid, s, parent) for cid, s, parent in DEMO]
 DEMO_WORDS = names.vocabulary(names.name_forms(s) for _, s, _ in DEMO)  # type: ignore[misc]
 
 
+def _typo_candidates(
+    words: list[names.Word], vocabulary: dict[str, str], candidates: list[names.Candidate]
+) -> list[names.Candidate]:
+    """What the refusal query (service._TYPO_SQL) fetches: spellings whose first and last
+    normal forms are the title's or those of known words sharing a typo-index key with it."""
+    probe = set(names.typo_probe(words))
+    tokens = set(names.title_keys(words)) | {
+        lemma for w, lemma in vocabulary.items() if names.deletions(w) & probe
+    }
+    return [c for c in candidates if c.lemmas[0] in tokens and c.lemmas[-1] in tokens]
+
+
 def inflect(spelling: str, case: str) -> str:
     """The spelling with each word put in `case` by pymorphy3, as a person would write it."""
     out = []
@@ -134,11 +146,7 @@ def test_a_demo_name_with_one_typo_is_suggested(which, seed, problem):
     found = _ids(names.best_match(read, DEMO_CANDIDATES))
     if counterparty_id in found:
         return  # the "typo" was another form of the same word (ромашка → ромашке)
-    # what the typo index returns for this title: known words sharing a deletion with it
-    probe = set(names.typo_probe(read))
-    known = [w for w, keys in DEMO_WORDS.items() if keys & probe]
-    fixes = names.corrections(read, known)
-    suggested = names.suggest(title, read, fixes, DEMO_CANDIDATES)
+    suggested = names.suggest(title, read, _typo_candidates(read, DEMO_WORDS, DEMO_CANDIDATES))
     assert counterparty_id in [s.counterparty_id for s in suggested], (title, suggested)
     fixed = next(s for s in suggested if s.counterparty_id == counterparty_id).title
     assert counterparty_id in _ids(names.best_match(fixed, DEMO_CANDIDATES)), fixed
@@ -229,7 +237,7 @@ def test_normalisation_and_normal_form_examples():
     assert names.normalize("Ёлка") == "елка"
     forms = names.name_forms("АО «Северная звезда»")
     assert forms is not None and forms.lemmas == ("северный", "звезда")
-    assert forms.first_token == "северный" and forms.second_token == "звезда"
+    assert forms.first_token == "северный" and forms.last_token == "звезда"
     assert names.short_name("ООО «Пекарня Хлебница»") == "Пекарня Хлебница"
     assert names.short_name("ИП Сидоров") == "Сидоров"
 
@@ -244,16 +252,20 @@ def test_normalisation_and_normal_form_examples():
 
 
 def test_typo_index_finds_words_one_edit_away():
-    vocabulary = names.vocabulary([names.name_forms("Ромашка")])  # type: ignore[list-item]
+    romashka = [_candidate(1, "Ромашка 42")]
+    vocabulary = names.vocabulary([names.name_forms("Ромашка 42")])  # type: ignore[list-item]
+    assert vocabulary == {"ромашка": "ромашка"}  # a number is not a typo of another number
     for typo in ["рамашка", "омашка", "ромашкка", "рмоашка", "ромашко"]:
-        words = names.read_title(f"{typo}: касса")
-        probe = set(names.typo_probe(words))
-        known = [w for w, keys in vocabulary.items() if keys & probe]
-        assert names.corrections(words, known)[0] == {"ромашка"}, typo
-    words = names.read_title("ромшкаа: касса")  # two edits: not a typo of ромашка
-    probe = set(names.typo_probe(words))
-    known = [w for w, keys in vocabulary.items() if keys & probe]
-    assert not any(names.corrections(words, known))
+        words = names.read_title(f"{typo} 42: касса")
+        found = _typo_candidates(words, vocabulary, romashka)
+        assert names.corrections(words, found)[0] == {"ромашка"}, typo
+        assert names.suggest(f"{typo} 42: касса", words, found) == [
+            names.Suggestion(1, "Ромашка 42", "Ромашка 42: касса")
+        ]
+    # two edits: not a typo of ромашка; another number is another counterparty
+    for title in ["ромшкаа 42: касса", "ромашка 43: касса"]:
+        words = names.read_title(title)
+        assert names.suggest(title, words, _typo_candidates(words, vocabulary, romashka)) == []
 
 
 # --- the database lookup -------------------------------------------------------------------

@@ -87,7 +87,7 @@ async def test_the_migration_reindexes_names_saved_before_it(fresh_database):
 
     rows = await _rows(
         engine,
-        "SELECT counterparty, spelling, normalized, lemmas, first_token, second_token "
+        "SELECT counterparty, spelling, normalized, lemmas, first_token, last_token "
         "FROM counterparty_names ORDER BY counterparty, id",
     )
     star = ids["АО «Северная звезда»"]
@@ -98,7 +98,7 @@ async def test_the_migration_reindexes_names_saved_before_it(fresh_database):
             "normalized": "северная звезда",
             "lemmas": "северный звезда",
             "first_token": "северный",
-            "second_token": "звезда",
+            "last_token": "звезда",
         },
         {
             "counterparty": star,
@@ -106,7 +106,7 @@ async def test_the_migration_reindexes_names_saved_before_it(fresh_database):
             "normalized": "звезда",
             "lemmas": "звезда",
             "first_token": "звезда",
-            "second_token": "",
+            "last_token": "звезда",
         },
     ]
     assert len(rows) == 4  # «Ромашка» once: the alias normalises like the name

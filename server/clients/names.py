@@ -16,10 +16,11 @@ dropped (the restaurant «Кофе Хаус Арбат» over its chain «Коф
 named beside one of its own restaurants. If what is left names more than one counterparty,
 the title is ambiguous and the caller must ask, never pick.
 
-Typos (`corrections`, `suggest`): the words of every name are kept in a vocabulary under
+Typos (`typo_probe`, `suggest`): the words of every name are kept in a vocabulary under
 each of their one-letter deletions (symmetric delete), so the known words one edit away
 from a title's word — one letter wrong, missing, extra, or two letters swapped — are found
-by an indexed lookup, never by a scan of all names.
+by an indexed lookup, never by a scan of all names; their normal forms then fetch the
+spellings the corrected title could contain, in the same query.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ LEGAL_FORMS = frozenset(
 # Shorter words are neither corrected nor used to correct: too many of them are one edit
 # away from each other ("ип", "чек", "сеть").
 MIN_TYPO_WORD = 4
-# The index columns first_token / second_token are varchar(100).
+# The index columns first_token / last_token are varchar(100).
 KEY_LENGTH = 100
 _WORD = re.compile(r"[^\W_]+")
 _QUOTES = re.compile(r"[«»\"“”„‟'‘’`]")
@@ -78,8 +79,9 @@ def normalize(text: str) -> str:
 
 
 def deletions(word: str) -> set[str]:
-    """`word` and every word one letter shorter: the keys of the typo index."""
-    if len(word) < MIN_TYPO_WORD:
+    """`word` and every word one letter shorter: the keys of the typo index. Words with
+    digits are not typos of each other («Точка 41» is not «Точка 42»)."""
+    if len(word) < MIN_TYPO_WORD or not word.isalpha():
         return set()
     return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
 
@@ -106,8 +108,8 @@ class NameForms(NamedTuple):
         return self.lemmas[0][:KEY_LENGTH]
 
     @property
-    def second_token(self) -> str:
-        return self.lemmas[1][:KEY_LENGTH] if len(self.lemmas) > 1 else ""
+    def last_token(self) -> str:
+        return self.lemmas[-1][:KEY_LENGTH]
 
 
 def name_forms(spelling: str) -> NameForms | None:
@@ -118,15 +120,16 @@ def name_forms(spelling: str) -> NameForms | None:
     return NameForms(spelling.strip(), " ".join(words), tuple(lemma(w) for w in words))
 
 
-def vocabulary(forms: Iterable[NameForms]) -> dict[str, set[str]]:
-    """Word → its typo-index keys, for the words of these names as written and their
-    normal forms (a typo is made in the word as written: «Севеная» for «Северная»)."""
-    return {
-        w: deletions(w)
-        for f in forms
-        for w in (*f.normalized.split(" "), *f.lemmas)
-        if MIN_TYPO_WORD <= len(w) <= KEY_LENGTH
-    }
+def vocabulary(forms: Iterable[NameForms]) -> dict[str, str]:
+    """Word → the normal form names use for it: the typo index's words, as written and in
+    normal form (a typo is made in the word as written: «Севеная» for «Северная»)."""
+    out: dict[str, str] = {}
+    for f in forms:
+        for written, normal in zip(f.normalized.split(" "), f.lemmas, strict=True):
+            for word in (written, normal):
+                if deletions(word) and len(word) <= KEY_LENGTH and len(normal) <= KEY_LENGTH:
+                    out[word] = normal
+    return out
 
 
 # --- titles -------------------------------------------------------------------------------
@@ -148,7 +151,7 @@ def read_title(title: str) -> list[Word]:
 
 
 def title_keys(words: Sequence[Word]) -> list[str]:
-    """What to look the title's candidates up by (first_token / second_token IN ...)."""
+    """What to look the title's candidates up by (first_token / last_token IN ...)."""
     return sorted({k[:KEY_LENGTH] for w in words for k in w.keys})
 
 
@@ -234,25 +237,33 @@ def best_match(title: str | Sequence[Word], candidates: Iterable[Candidate]) -> 
 
 
 def typo_probe(words: Sequence[Word]) -> list[str]:
-    """The typo-index keys to look up for the title's words: each word and its deletions,
-    and a word one letter short of a known word («аус» for «хаус»)."""
-    probe = {k for w in words for k in w.keys if len(k) == MIN_TYPO_WORD - 1}
-    return sorted(probe | {d for w in words for k in w.keys for d in deletions(k)})
+    """The typo-index keys to look up: each title word and its deletions, and a word one
+    letter short of a known word («аус» for «хаус»)."""
+    probe = {k for w in words for k in w.keys if len(k) == MIN_TYPO_WORD - 1 and k.isalpha()}
+    return sorted(probe.union(*(deletions(k) for w in words for k in w.keys)))
 
 
-def corrections(words: Sequence[Word], known: Iterable[str]) -> list[set[str]]:
-    """For each title word, the known words one edit away from it (not already its own).
-
-    `suggest` reads a correction as that word in every form (`word_keys`)."""
-    known = set(known)
+def corrections(words: Sequence[Word], candidates: Iterable[Candidate]) -> list[set[str]]:
+    """For each title word, the candidates' words one edit away from it (one letter wrong,
+    missing, extra, or two swapped), other than its own forms."""
+    known = {
+        x
+        for c in candidates
+        for x in (*c.normalized.split(" "), *c.lemmas)
+        if len(x) >= MIN_TYPO_WORD and x.isalpha()
+    }
     out: list[set[str]] = []
     for w in words:
+        keys = [k for k in w.keys if k.isalpha()]
         out.append(
             {
-                k
-                for k in known
-                if k not in w.keys
-                and any(OSA.distance(k, key, score_cutoff=1) <= 1 for key in w.keys)
+                x
+                for x in known
+                if x not in w.keys
+                and any(
+                    abs(len(x) - len(k)) <= 1 and OSA.distance(x, k, score_cutoff=1) <= 1
+                    for k in keys
+                )
             }
         )
     return out
@@ -264,22 +275,18 @@ class Suggestion(NamedTuple):
     title: str  # the title with the misspelt words replaced by the name
 
 
-def fixed_keys(fixes: Sequence[set[str]]) -> set[str]:
-    """The normal forms the corrections bring in: what else to look candidates up by."""
-    return {k[:KEY_LENGTH] for f in fixes for w in f for k in word_keys(w)}
-
-
 def suggest(
-    title: str,
-    words: Sequence[Word],
-    fixes: Sequence[set[str]],
-    candidates: Iterable[Candidate],
-    limit: int = 5,
+    title: str, words: Sequence[Word], candidates: Iterable[Candidate], limit: int = 5
 ) -> list[Suggestion]:
-    """Counterparties the title would name with some of its words corrected.
+    """Counterparties the title would name with some of its words corrected, each with the
+    title that names it: the misspelt span replaced by the spelling as a title carries it.
 
-    Closest first: fewer corrected words, then the longer name, then the older counterparty.
+    `candidates` must include every spelling whose first and last normal forms are among
+    the title's or its corrections' (what the typo index finds). Closest first: fewer
+    corrected words, then the longer name, then the older counterparty.
     """
+    candidates = list(candidates)
+    fixes = corrections(words, candidates)
     fixed = [
         Word(w.start, w.end, w.keys.union(*map(word_keys, f))) if f else w
         for w, f in zip(words, fixes, strict=True)

@@ -33,7 +33,8 @@ class Counterparty(Table, tablename="counterparties"):
 class CounterpartyName(Table, tablename="counterparty_names"):
     """Names and aliases for the R2 title matcher (server/clients/names.py), written when
     the counterparty is saved: the words as written and their normal forms. Indexed by the
-    first two normal forms (first_token, second_token; "" for a one-word name)."""
+    first and the last normal form (first_token, last_token: equal for a one-word name); the
+    last word is what tells a chain's restaurants apart («Кофе Хаус Арбат»)."""
 
     id: Serial
     counterparty = ForeignKey(Counterparty, on_delete=OnDelete.cascade, index=True)
@@ -41,7 +42,7 @@ class CounterpartyName(Table, tablename="counterparty_names"):
     normalized = Varchar(length=255)  # "северная звезда"
     lemmas = Text()  # "северный звезда"
     first_token = Varchar(length=100, index=True)  # "северный"
-    second_token = Varchar(length=100)  # "звезда"
+    last_token = Varchar(length=100)  # "звезда"
     length = Integer()
 
 
@@ -53,6 +54,7 @@ class CounterpartyWord(Table, tablename="counterparty_words"):
     id: Serial
     variant = Varchar(length=100, index=True)
     word = Varchar(length=100, index=True)
+    lemma = Varchar(length=100)  # the normal form names use for it: what to look names up by
 
 
 class Contact(Table, tablename="contacts"):

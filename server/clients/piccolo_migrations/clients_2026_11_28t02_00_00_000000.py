@@ -1,7 +1,7 @@
 """R2 as Russians write it (issue 12): normal forms of names, and the typo index.
 
 counterparty_names gains the spelling as given, the words' normal forms (`lemmas`) and the
-second normal form (`second_token`, indexed with first_token), and first_token becomes the
+last normal form (`last_token`, indexed with first_token), and first_token becomes the
 first normal form; counterparty_words is the typo index. Existing counterparties are
 re-indexed from their name and aliases with the matcher's own rules (server/clients/names.py),
 in the same transaction as the schema change.
@@ -54,14 +54,14 @@ async def reindex_names() -> None:
     db = engine_finder()
     assert db is not None
     await db.run_ddl(
-        "CREATE INDEX IF NOT EXISTS counterparty_names_first_second "
-        "ON counterparty_names (first_token, second_token)"
+        "CREATE INDEX IF NOT EXISTS counterparty_names_first_last "
+        "ON counterparty_names (first_token, last_token)"
     )
     counterparties = await db.run_querystring(
         QueryString("SELECT id, name, aliases FROM counterparties ORDER BY id")
     )
     name_rows: list[tuple] = []
-    vocabulary: dict[str, set[str]] = {}
+    vocabulary: dict[str, str] = {}
     for row in counterparties:
         aliases = row["aliases"]
         if isinstance(aliases, str):
@@ -79,7 +79,7 @@ async def reindex_names() -> None:
                     f.normalized,
                     " ".join(f.lemmas),
                     f.first_token,
-                    f.second_token,
+                    f.last_token,
                     len(f.normalized),
                 )
             )
@@ -88,15 +88,15 @@ async def reindex_names() -> None:
     await _insert(
         db,
         "counterparty_names",
-        ("counterparty", "spelling", "normalized", "lemmas", "first_token", "second_token", "length"),
+        ("counterparty", "spelling", "normalized", "lemmas", "first_token", "last_token", "length"),
         name_rows,
     )
     await db.run_querystring(QueryString("DELETE FROM counterparty_words"))
     await _insert(
         db,
         "counterparty_words",
-        ("variant", "word"),
-        [(v, w) for w in sorted(vocabulary) for v in sorted(vocabulary[w])],
+        ("variant", "word", "lemma"),
+        [(v, w, vocabulary[w]) for w in sorted(vocabulary) for v in sorted(names.deletions(w))],
     )
 
 
@@ -116,7 +116,7 @@ async def forwards():
     for column_name, column_class, params in [
         ("spelling", Text, {}),
         ("lemmas", Text, {}),
-        ("second_token", Varchar, {"length": 100}),
+        ("last_token", Varchar, {"length": 100}),
     ]:
         manager.add_column(
             table_class_name="CounterpartyName",
@@ -132,7 +132,7 @@ async def forwards():
     manager.add_table(
         class_name="CounterpartyWord", tablename="counterparty_words", schema=None, columns=None
     )
-    for column_name in ("variant", "word"):
+    for column_name, index in (("variant", True), ("word", True), ("lemma", False)):
         manager.add_column(
             table_class_name="CounterpartyWord",
             tablename="counterparty_words",
@@ -140,7 +140,7 @@ async def forwards():
             db_column_name=column_name,
             column_class_name="Varchar",
             column_class=Varchar,
-            params=_params(length=100, index=True),
+            params=_params(length=100, index=index),
             schema=None,
         )
 
