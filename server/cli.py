@@ -184,6 +184,84 @@ def mail_intake(host: str, port: int) -> None:
         _run(_with_db(settings, go))
 
 
+@main.command("imap-intake")
+@click.option("--once", is_flag=True, help="Take in what waits now, then exit (cron, checks).")
+def imap_intake(once: bool) -> None:
+    """Take client mail from IMAP mailboxes into tasks and comments (R5, R6).
+
+    NARYAD_IMAP_URL lists the mailboxes, separated by spaces or commas:
+
+      imaps://user:password@imap.example.ru:993/INBOX
+
+    (imap:// is unencrypted; percent-encode special characters of the password). Options
+    after '?': address=project+31@example.ru names the intake address the mailbox
+    receives when the messages' own To/Delivered-To do not; idle=no polls every
+    NARYAD_IMAP_POLL_S seconds instead of waiting with IDLE.
+
+    Each message goes through the same intake as SMTP and HTTP, exactly once even with
+    several of these processes, and is then flagged and moved to
+    NARYAD_IMAP_PROCESSED_FOLDER; one that keeps failing is moved to
+    NARYAD_IMAP_FAILED_FOLDER after NARYAD_IMAP_MAX_ATTEMPTS tries, with the reason logged.
+    `naryad worker` does the same every minute when NARYAD_IMAP_URL is set.
+    """
+    import signal
+
+    from server.channels import imap
+    from server.lib.logs import configure_logging
+
+    settings = _settings()
+    if not settings.imap_url:
+        raise click.ClickException("NARYAD_IMAP_URL is not set (imaps://user:pass@host/INBOX)")
+    try:
+        mailboxes = imap.parse_mailboxes(settings.imap_url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    configure_logging(settings.log_level, settings.log_format)
+    for mailbox in mailboxes:
+        click.echo(f"imap intake: {mailbox}{' (once)' if once else ''}")
+
+    async def go() -> Any:
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        # systemd stops with SIGTERM: end the current unit of work cleanly (it rolls back).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+        return await imap.run(settings, mailboxes, once=once)
+
+    try:
+        counts = _run(_with_db(settings, go))
+    except (imap.ImapError, OSError, TimeoutError) as exc:
+        raise click.ClickException(f"imap intake: {exc}") from exc
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return
+    if once:
+        summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing waiting"
+        click.echo(f"imap intake: {summary}")
+
+
+@main.command()
+@click.option("--all", "all_sites", is_flag=True, required=True, help="Every current site.")
+@click.option("--refresh", is_flag=True, help="Ask the geocoder, not the cache of answers.")
+@click.option("--include-manual", is_flag=True, help="Also sites whose point was set by hand.")
+def geocode(all_sites: bool, refresh: bool, include_manual: bool) -> None:
+    """Geocode site addresses in bulk at NARYAD_GEOCODER_URL, with progress."""
+    from server.dispatch import geocoding
+    from server.lib.errors import DomainError
+
+    settings = _settings()
+
+    async def go() -> dict[str, int]:
+        return await geocoding.geocode_all(
+            refresh=refresh, include_manual=include_manual, echo=click.echo
+        )
+
+    try:
+        counts = _run(_with_db(settings, go))
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no sites"
+    click.echo(f"geocoded: {summary}")
+
+
 @main.group()
 def telegram() -> None:
     """Telegram bot set-up."""

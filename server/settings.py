@@ -58,6 +58,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Inbound mail (R5, R6): larger messages are rejected, larger attachments not kept.
     mail_max_bytes: int = 10 * 1024 * 1024
     mail_max_attachment_bytes: int = 5 * 1024 * 1024
+    # IMAP intake (`naryad imap-intake`; the worker too when set): mailbox URLs separated by
+    # spaces or commas, imaps://user:password@host:993/INBOX. Taken messages are moved to the
+    # processed folder; one whose intake keeps failing goes to the failures folder after
+    # imap_max_attempts tries. Without IDLE (or between IDLE retries) look every imap_poll_s.
+    imap_url: str | None = None
+    imap_processed_folder: str = "Naryad-Processed"
+    imap_failed_folder: str = "Naryad-Failed"
+    imap_poll_s: float = 60.0
+    imap_max_attempts: int = 3
+    # `naryad telegram poll`: how long one getUpdates long poll may wait, in seconds.
+    telegram_poll_timeout_s: int = 25
     log_level: str = "INFO"
     log_format: str = "console"
 
@@ -81,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("NARYAD_LOG_FORMAT must be 'console' or 'json'")
         if not settings.print_timeout_s > 0:
             raise SettingsError("NARYAD_PRINT_TIMEOUT_S must be a positive number of seconds")
+        if not settings.imap_poll_s > 0 or settings.imap_max_attempts < 1:
+            raise SettingsError("NARYAD_IMAP_POLL_S and NARYAD_IMAP_MAX_ATTEMPTS must be positive")
+        if not 0 <= settings.telegram_poll_timeout_s <= 50:
+            raise SettingsError("NARYAD_TELEGRAM_POLL_TIMEOUT_S must be 0 to 50 seconds")
         for name in ("timezone", "print_timezone"):
             zone = getattr(settings, name)
             try:

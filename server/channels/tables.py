@@ -93,7 +93,7 @@ class ImapMessage(Table, tablename="imap_messages"):
     row commits with the intake's unit of work), then moved out of the folder."""
 
     id: Serial
-    # "<user>@<host>:<port>/<folder>|<uidvalidity>|<uid>": unique, so two intake processes
+    # "<user>@<host>/<folder>|<uidvalidity>|<uid>": unique, so two intake processes
     # on one mailbox cannot both take the same message.
     key = Varchar(length=700, unique=True)
     mailbox = Varchar(length=600)
