@@ -40,6 +40,7 @@ from server.reports.controller import ReportsController
 from server.settings import Settings
 from server.sla.controller import SlaController
 from server.tasks.controller import TasksController, TemplatesController, UserTasksController
+from server.tasks.refusals_controller import RefusalReasonsController
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 log = get_logger("naryad.app")
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ClientsController,
             TemplatesController,
             TasksController,
+            RefusalReasonsController,
             UserTasksController,
             NotificationsController,
             PriceListController,

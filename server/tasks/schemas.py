@@ -108,6 +108,8 @@ class TaskOut(msgspec.Struct):
     done_at: dt.datetime | None = None
     checkin_distance_m: float | None = None
     checkin_far: bool = False
+    # Set when checkin_far: the warning the PWA shows instead of a plain "on site" (R7).
+    checkin_warning: str | None = None
     postponed_until: dt.datetime | None = None
     call_back: bool = False
     priority: str = "normal"
@@ -180,6 +182,8 @@ Text = Annotated[str, msgspec.Meta(max_length=20000)]
 class CommentIn(msgspec.Struct, forbid_unknown_fields=True):
     body: Text
     public: bool = False
+    # "phone": a note of a call with the client (R10 counts it as an answer to them).
+    channel: Literal["ui", "phone"] = "ui"
 
 
 class ArriveIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -193,6 +197,28 @@ class DoneIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: Text
+
+
+class RefuseIn(msgspec.Struct, forbid_unknown_fields=True):
+    """R11: a reason from GET /api/refusal-reasons, in words, or both (one is required)."""
+
+    reason_id: Id | None = None
+    reason: Text | None = None
+
+
+class RefusalReasonIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(max_length=150)]
+
+
+class RefusalReasonPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Annotated[str, msgspec.Meta(max_length=150)] | None = None
+    active: bool | None = None
+
+
+class RefusalReasonOut(msgspec.Struct):
+    id: int
+    name: str
+    active: bool
 
 
 class PostponeIn(msgspec.Struct, forbid_unknown_fields=True):

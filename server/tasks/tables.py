@@ -145,6 +145,15 @@ class TaskWatcher(Table, tablename="task_watchers"):
         return [(r["user.id"], r["user.full_name"]) for r in rows]
 
 
+class RefusalReason(Table, tablename="refusal_reasons"):
+    """R11: why tasks are refused, a list admins keep (the dashboard counts refusals by it).
+    A reason no longer used is made inactive, never deleted: old refusals keep naming it."""
+
+    id: Serial
+    name = Varchar(length=150, unique=True)
+    active = Boolean(default=True)
+
+
 class IdempotencyKey(Table, tablename="idempotency_keys"):
     """A replayed request (same user, same Idempotency-Key) returns the stored response.
 

@@ -1,0 +1,72 @@
+"""R11 refusal reasons: the list admins keep (GET/POST/PATCH /api/refusal-reasons).
+
+Refusing a task names one of them (`reason_id`, server/tasks/transitions.py refuse_task),
+so the dashboard can count refusals by reason. Reasons are retired (`active: false`), never
+deleted: the refusals that named them keep their meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server import db
+from server.lib.errors import Conflict, InvalidInput, NotFound
+from server.tasks.schemas import RefusalReasonIn, RefusalReasonOut, RefusalReasonPatch
+from server.tasks.tables import RefusalReason
+
+
+def _out(row: dict[str, Any]) -> RefusalReasonOut:
+    return RefusalReasonOut(id=row["id"], name=row["name"], active=bool(row["active"]))
+
+
+def _name(value: str) -> str:
+    name = " ".join(value.split())
+    if not name:
+        raise InvalidInput("a refusal reason needs a name: 'name' must not be blank")
+    return name
+
+
+async def _require_unique(name: str, except_id: int | None = None) -> None:
+    query = RefusalReason.select(RefusalReason.id).where(RefusalReason.name == name)
+    if except_id is not None:
+        query = query.where(RefusalReason.id != except_id)
+    if await query.first() is not None:
+        raise Conflict(f"a refusal reason named «{name}» already exists")
+
+
+async def list_reasons(active: bool | None = None) -> list[RefusalReasonOut]:
+    query = RefusalReason.select().order_by(RefusalReason.id)
+    if active is not None:
+        query = query.where(RefusalReason.active == active)
+    return [_out(r) for r in await query]
+
+
+async def get_reason(reason_id: int) -> RefusalReasonOut:
+    row = await RefusalReason.select().where(RefusalReason.id == reason_id).first()
+    if row is None:
+        raise NotFound(f"refusal reason {reason_id} not found")
+    return _out(row)
+
+
+async def create_reason(data: RefusalReasonIn) -> RefusalReasonOut:
+    name = _name(data.name)
+    async with db.transaction():
+        await _require_unique(name)
+        rows = await RefusalReason.insert(RefusalReason(name=name, active=True)).returning(
+            RefusalReason.id
+        )
+    return await get_reason(rows[0]["id"])
+
+
+async def update_reason(reason_id: int, data: RefusalReasonPatch) -> RefusalReasonOut:
+    values: dict[Any, Any] = {}
+    async with db.transaction():
+        await get_reason(reason_id)
+        if data.name is not None:
+            values[RefusalReason.name] = _name(data.name)
+            await _require_unique(values[RefusalReason.name], except_id=reason_id)
+        if data.active is not None:
+            values[RefusalReason.active] = data.active
+        if values:
+            await RefusalReason.update(values).where(RefusalReason.id == reason_id)
+    return await get_reason(reason_id)
