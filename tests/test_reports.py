@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 
 import pytest
 from openpyxl import load_workbook
@@ -31,6 +32,7 @@ async def _make_company(backend):
         ids[name] = resp.json()["id"]
     h = ivanov["headers"]
     await backend.http.post(f"/api/tasks/{ids['working']}/accept", headers=h)
+    await backend.http.post(f"/api/tasks/{ids['working']}/depart", headers=h)
     await backend.http.post(f"/api/tasks/{ids['working']}/arrive", json={}, headers=h)
     await backend.http.post(
         f"/api/tasks/{ids['done']}/assign",
@@ -119,3 +121,40 @@ async def test_csv_and_xlsx_exports_follow_the_list_filters(backend):
     assert len(values) == 3 and {v[1] for v in values[1:]} == {"Ромашка: касса", "Ромашка: сканер"}
     bad = await backend.http.get("/api/tasks/export.csv?status=lost", headers=office["headers"])
     assert bad.status_code == 422
+
+
+async def test_dashboard_counts_refusals_by_reason(backend):
+    office, _, _ = await _make_company(backend)
+    admin = await backend.user("admin")
+    names = [f"Дубль {uuid.uuid4().hex[:6]}", f"Нет договора {uuid.uuid4().hex[:6]}"]
+    reasons = []
+    for name in names:
+        resp = await backend.http.post(
+            "/api/refusal-reasons", json={"name": name}, headers=admin["headers"]
+        )
+        assert resp.status_code == 201, resp.text
+        reasons.append(resp.json())
+    for body in (
+        {"reason_id": reasons[0]["id"]},
+        {"reason_id": reasons[0]["id"], "reason": "тот же адрес"},
+        {"reason_id": reasons[1]["id"]},
+        {"reason": "Клиент передумал"},
+    ):
+        task = (await backend.create_task(office, template="repair", title="Касса")).json()
+        resp = await backend.http.post(
+            f"/api/tasks/{task['id']}/refuse", json=body, headers=office["headers"]
+        )
+        assert resp.status_code == 200, resp.text
+    resp = await backend.http.get("/api/dashboard", headers=office["headers"])
+    assert resp.status_code == 200, resp.text
+    counts = {(r["reason_id"], r["name"]): r["count"] for r in resp.json()["refusals"]}
+    assert counts[(reasons[0]["id"], names[0])] == 2
+    assert counts[(reasons[1]["id"], names[1])] == 1
+    assert sum(c for (rid, _), c in counts.items() if rid is None) == 1
+    # most frequent first
+    assert resp.json()["refusals"][0]["reason_id"] == reasons[0]["id"]
+    # an earlier period counts none of them
+    old = await backend.http.get(
+        "/api/dashboard?from=2026-01-01&to=2026-01-03", headers=office["headers"]
+    )
+    assert old.json()["refusals"] == []

@@ -258,8 +258,29 @@ async def test_not_accepted_in_30_minutes_notifies_the_manager_once(backend, ena
         )
         assert set(event["data"]["notify"]) == {admin["id"], office["id"]}
         assert event["channel"] == "system"
+        assert "not accepted" in event["data"]["reason"]
         listed = (await backend.http.get("/api/sla/escalations", headers=office["headers"])).json()
         assert [e["task_id"] for e in listed] == [task["id"]]
+
+
+async def _contact(backend, office, name: str = "Петрова Анна") -> int:
+    """A client's contact person: the requester the 15-minute rule answers to."""
+    resp = await backend.http.post(
+        "/api/contacts",
+        json={"name": name, "email": "anna@romashka.test"},
+        headers=office["headers"],
+    )
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["id"])
+
+
+async def _event(task_id: int, kind: str) -> dict:
+    return (
+        await TaskEvent.select()
+        .where((TaskEvent.task == task_id) & (TaskEvent.kind == kind))
+        .first()
+        .output(load_json=True)
+    )
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -268,12 +289,17 @@ async def test_no_reply_in_15_minutes_returns_to_the_queue(backend, enabled):
     engineer = await backend.user("engineer", groups=REMOTE)
     office = await backend.user("office")
     await backend.counterparty("Ромашка")
+    anna = await _contact(backend, office)
     await _switch(backend, admin, "remote_support", "no_reply_release", enabled)
     silent = (
-        await backend.create_task(office, template="remote_support", title="Ромашка: касса")
+        await backend.create_task(
+            office, template="remote_support", title="Ромашка: касса", requester_contact_id=anna
+        )
     ).json()
     answered = (
-        await backend.create_task(office, template="remote_support", title="Ромашка: оплата")
+        await backend.create_task(
+            office, template="remote_support", title="Ромашка: оплата", requester_contact_id=anna
+        )
     ).json()
     for t in (silent, answered):
         assert (
@@ -293,13 +319,71 @@ async def test_no_reply_in_15_minutes_returns_to_the_queue(backend, enabled):
     assert (row["assignee"] is None) is enabled
     assert (await _row(answered["id"]))["assignee"] == engineer["id"]
     if enabled:
-        event = (
-            await TaskEvent.select()
-            .where((TaskEvent.task == silent["id"]) & (TaskEvent.kind == "released"))
-            .first()
-            .output(load_json=True)
-        )
+        event = await _event(silent["id"], "released")
         assert "no reply" in event["data"]["reason"] and event["actor"] is None
+        assert event["data"]["automation"] == "no_reply_release"
+
+
+async def test_no_reply_rule_applies_only_where_a_client_waits_for_an_answer(backend):
+    """R10's 15 minutes: only tasks with a requester contact; a phone call or an arrival on
+    site is an answer; a task back from postponed or one an engineer made for themselves
+    is never sent back to the queue."""
+    admin = await backend.user("admin")
+    engineer = await backend.user("engineer", groups=REMOTE)
+    field = await backend.user("engineer", groups=FIELD)
+    office = await backend.user("office")
+    await backend.counterparty("Ромашка")
+    anna = await _contact(backend, office)
+    await _switch(backend, admin, "field_visit", "no_reply_release", True)
+
+    async def accepted(who, **body):
+        task = (await backend.create_task(office, **body)).json()
+        resp = await backend.http.post(f"/api/tasks/{task['id']}/accept", headers=who["headers"])
+        assert resp.status_code == 200, resp.text
+        return task["id"]
+
+    remote = {"template": "remote_support", "requester_contact_id": anna}
+    nobody_waits = await accepted(engineer, template="remote_support", title="Ромашка: касса")
+    called = await accepted(engineer, title="Ромашка: звонок", **remote)
+    visited = await accepted(
+        field, template="field_visit", title="Ромашка: весы", requester_contact_id=anna
+    )
+    postponed = await accepted(engineer, title="Ромашка: отложена", **remote)
+    own = (await backend.create_task(engineer, title="Ромашка: сам себе", **remote)).json()["id"]
+    assert (await _row(own))["assignee"] == engineer["id"]
+    silent = await accepted(engineer, title="Ромашка: молчание", **remote)
+
+    # a call to the client, written down as a phone comment (internal), is an answer
+    resp = await backend.http.post(
+        f"/api/tasks/{called}/comments",
+        json={"body": "Позвонил, клиент перезагрузит кассу", "public": False, "channel": "phone"},
+        headers=engineer["headers"],
+    )
+    assert resp.status_code == 201 and resp.json()["channel"] == "phone"
+    for action in ("depart", "arrive"):
+        resp = await backend.http.post(
+            f"/api/tasks/{visited}/{action}", json={}, headers=field["headers"]
+        )
+        assert resp.status_code == 200, resp.text
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    resp = await backend.http.post(
+        f"/api/tasks/{postponed}/postpone",
+        json={"until": until.isoformat()},
+        headers=engineer["headers"],
+    )
+    assert resp.status_code == 200
+    # it comes back, by itself, and is not released afterwards
+    assert (await sweep_at(until + dt.timedelta(seconds=1))).resumed == 1
+    assert (await _row(postponed))["status"] == "accepted"
+
+    latest = max([(await _row(t))["accepted_at"] for t in (called, visited, own, silent)])
+    report = await sweep_at(latest + dt.timedelta(minutes=16))
+    assert report.fired.get("no_reply_release") == 1
+    assert (await _row(silent))["status"] == "new"
+    for task_id in (nobody_waits, called, visited, postponed, own):
+        row = await _row(task_id)
+        assert row["assignee"] is not None and row["status"] != "new", task_id
+    assert await Fired.count().where(Fired.kind == "no_reply_release") == 1
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -361,31 +445,83 @@ async def test_in_progress_reminds_after_2h_and_escalates_after_3h(backend):
         .output(load_json=True)
     )
     assert reminded["data"]["notify"] == [engineer["id"]]
+    assert "in progress" in reminded["data"]["reason"]
+    escalated = (
+        await TaskEvent.select()
+        .where((TaskEvent.task == task["id"]) & (TaskEvent.kind == "escalated"))
+        .first()
+        .output(load_json=True)
+    )
+    assert "in progress" in escalated["data"]["reason"]
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-async def test_done_not_checked_in_3_days_completes_itself(backend, enabled):
+async def test_a_visit_waiting_for_its_check_escalates_and_is_never_completed(backend, enabled):
+    """R8: the checker is never bypassed; after 3 days the checkers' manager hears of it."""
     admin = await backend.user("admin")
     engineer = await backend.user("engineer", groups=FIELD)
     office = await backend.user("office")
+    boss = await backend.user("checker", surname="Главпроверкин")
     await backend.counterparty("Ромашка")
-    await _switch(backend, admin, "field_visit", "done_autocomplete", enabled)
+    automation = await _switch(backend, admin, "field_visit", "done_autocomplete", enabled)
+    assert automation["minutes"] == 3 * 24 * 60
+    resp = await backend.http.patch(
+        f"/api/sla/automations/{automation['id']}",
+        json={"notify_user_id": boss["id"]},
+        headers=admin["headers"],
+    )
+    assert resp.status_code == 200
     task = (
         await backend.create_task(office, template="field_visit", title="Ромашка: касса")
     ).json()
     tid = task["id"]
-    for action, body in (("accept", None), ("arrive", {}), ("done", {"completed_works": "ФН"})):
+    for action, body in (
+        ("accept", None),
+        ("depart", None),
+        ("arrive", {}),
+        ("done", {"completed_works": "ФН"}),
+    ):
         resp = await backend.http.post(
             f"/api/tasks/{tid}/{action}", json=body, headers=engineer["headers"]
         )
         assert resp.status_code == 200, resp.text
     done_at = (await _row(tid))["status_changed_at"]
     await sweep_at(done_at + dt.timedelta(days=3) - dt.timedelta(minutes=1))
-    assert (await _row(tid))["status"] == "done"
-    await sweep_at(done_at + dt.timedelta(days=3, minutes=1))
+    assert "escalated" not in await _kinds(tid)
+    report = await sweep_at(done_at + dt.timedelta(days=3, minutes=1))
+    assert report.fired == ({"done_autocomplete": 1} if enabled else {})
+    await sweep_at(done_at + dt.timedelta(days=4))
     row = await _row(tid)
-    assert row["status"] == ("completed" if enabled else "done")
-    assert ("completed_automatically" in await _kinds(tid)) is enabled
+    assert row["status"] == "done" and row["completed_at"] is None
+    kinds = await _kinds(tid)
+    assert "completed_automatically" not in kinds
+    assert kinds.count("escalated") == (1 if enabled else 0)
+    if enabled:
+        event = await _event(tid, "escalated")
+        assert event["data"]["automation"] == "done_autocomplete"
+        assert event["data"]["notify"] == [boss["id"]]
+        assert "check" in event["data"]["reason"] and "R8" in event["data"]["reason"]
+
+
+async def test_done_without_a_checker_completes_itself_after_3_days(backend):
+    """done_autocomplete completes only tasks whose template needs no check: e.g. a repair
+    left in done (a task that waited for a check its template no longer asks for)."""
+    admin = await backend.user("admin")
+    engineer = await backend.user("engineer", groups=("Ремонт",))
+    await _switch(backend, admin, "repair", "done_autocomplete", True)
+    task = (await backend.create_task(engineer, template="repair", title="Блок питания")).json()
+    await backend.http.post(f"/api/tasks/{task['id']}/accept", headers=engineer["headers"])
+    done_at = dt.datetime.now(dt.UTC)
+    await Task.update({Task.status: "done", Task.status_changed_at: done_at}).where(
+        Task.id == task["id"]
+    )
+    await sweep_at(done_at + dt.timedelta(days=3, minutes=1))
+    row = await _row(task["id"])
+    assert row["status"] == "completed" and row["completed_at"] is not None
+    event = await _event(task["id"], "completed_automatically")
+    assert "no check" in event["data"]["reason"] and event["data"]["automation"] == (
+        "done_autocomplete"
+    )
 
 
 async def test_timers_are_editable(backend):

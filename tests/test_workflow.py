@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 
+from server.notifications.delivery import render
+from server.notifications.tables import Notification
 from server.tasks import transitions
 from server.tasks.tables import Task, TaskEvent
 
@@ -110,6 +112,7 @@ async def test_check_in_distance_is_stored_and_far_check_ins_flagged(backend, cr
             )
         ).json()
         await _post(backend, crew["ivanov"], f"/api/tasks/{task['id']}/accept")
+        await _post(backend, crew["ivanov"], f"/api/tasks/{task['id']}/depart")
         resp = await _post(
             backend, crew["ivanov"], f"/api/tasks/{task['id']}/arrive", {"lat": lat, "lon": lon}
         )
@@ -131,6 +134,7 @@ async def test_check_in_distance_is_stored_and_far_check_ins_flagged(backend, cr
     )
     task = await _visit(backend, crew["office"])
     await _post(backend, crew["ivanov"], f"/api/tasks/{task['id']}/accept")
+    await _post(backend, crew["ivanov"], f"/api/tasks/{task['id']}/depart")
     resp = await _post(backend, crew["ivanov"], f"/api/tasks/{task['id']}/arrive", {"lat": 55.7})
     assert resp.status_code == 422 and "lat and lon" in resp.json()["detail"]
     resp = await _post(
@@ -144,6 +148,7 @@ async def test_r8_done_needs_works_then_checker_approves_or_returns(backend, cre
     tid = task["id"]
     iv = crew["ivanov"]
     await _post(backend, iv, f"/api/tasks/{tid}/accept")
+    await _post(backend, iv, f"/api/tasks/{tid}/depart")
     await _post(backend, iv, f"/api/tasks/{tid}/arrive", {})
     for body in ({"completed_works": "   "}, {}, None):
         resp = await _post(backend, iv, f"/api/tasks/{tid}/done", body)
@@ -171,6 +176,7 @@ async def test_nobody_approves_a_visit_they_performed(backend, crew):
     task = await _visit(backend, crew["office"])
     tid = task["id"]
     await _post(backend, both, f"/api/tasks/{tid}/accept")
+    await _post(backend, both, f"/api/tasks/{tid}/depart")
     await _post(backend, both, f"/api/tasks/{tid}/arrive", {})
     await _post(backend, both, f"/api/tasks/{tid}/done", {"completed_works": "Сделано"})
     resp = await _post(backend, both, f"/api/tasks/{tid}/approve")
@@ -181,6 +187,7 @@ async def test_nobody_approves_a_visit_they_performed(backend, crew):
     await _post(
         backend, both, f"/api/tasks/{task2['id']}/redirect", {"user_id": crew["ivanov"]["id"]}
     )
+    await _post(backend, crew["ivanov"], f"/api/tasks/{task2['id']}/depart")
     await _post(backend, crew["ivanov"], f"/api/tasks/{task2['id']}/arrive", {})
     await _post(backend, crew["ivanov"], f"/api/tasks/{task2['id']}/done", {"completed_works": "x"})
     assert (await _post(backend, both, f"/api/tasks/{task2['id']}/approve")).status_code == 403
@@ -413,3 +420,243 @@ async def test_idempotency_key_replays_the_first_response(backend, crew):
         **{"Idempotency-Key": comment_key},
     )
     assert resp.status_code == 201 and "idempotent-replayed" not in resp.headers
+
+
+# --- issue #12: R7 departure order, who may work a template, far check-ins -------------
+
+
+async def _task(backend, who, task_id):
+    resp = await backend.http.get(f"/api/tasks/{task_id}", headers=who["headers"])
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_r7_arrive_only_after_departing_and_no_departing_after_arriving(backend, crew):
+    iv = crew["ivanov"]
+    tid = (await _visit(backend, crew["office"]))["id"]
+    assert (await _post(backend, iv, f"/api/tasks/{tid}/accept")).status_code == 200
+    actions = (await _task(backend, iv, tid))["actions"]
+    assert "depart" in actions and "arrive" not in actions
+    resp = await _post(backend, iv, f"/api/tasks/{tid}/arrive", {})
+    assert resp.status_code == 409, resp.text
+    assert "'accepted'" in resp.json()["detail"] and "depart" in resp.json()["detail"]
+    resp = await _post(backend, iv, f"/api/tasks/{tid}/depart")
+    assert resp.status_code == 200 and resp.json()["status"] == "en_route"
+    assert "arrive" in resp.json()["actions"] and "depart" not in resp.json()["actions"]
+    resp = await _post(backend, iv, f"/api/tasks/{tid}/arrive", {})
+    assert resp.status_code == 200 and resp.json()["status"] == "in_progress"
+    assert "depart" not in resp.json()["actions"] and "done" in resp.json()["actions"]
+    resp = await _post(backend, iv, f"/api/tasks/{tid}/depart")
+    assert resp.status_code == 409 and "'in_progress'" in resp.json()["detail"]
+    # a returned visit is finished on site too: no second departure after arriving
+    await _post(backend, iv, f"/api/tasks/{tid}/done", {"completed_works": "Заменил ФН"})
+    await _post(backend, crew["checker"], f"/api/tasks/{tid}/return", {"reason": "Нет фото"})
+    assert (await _post(backend, iv, f"/api/tasks/{tid}/depart")).status_code == 409
+
+
+async def test_r7_field_visits_go_only_to_engineers_others_to_their_group(backend, crew):
+    office, iv = crew["office"], crew["ivanov"]
+    accountant = await backend.user("office", groups=("Бухгалтерия",), surname="Счётова")
+    remote = await backend.user("engineer", groups=("Удалённая техподдержка",), surname="Смирнов")
+    visit = (await _visit(backend, office))["id"]
+    # an office accountant cannot receive a field visit: assigned, redirected or at creation
+    resp = await _post(backend, office, f"/api/tasks/{visit}/assign", {"user_id": accountant["id"]})
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert detail.startswith("R7:") and "Счётова" in detail and "engineer" in detail
+    assert (await _task(backend, office, visit))["status"] == "new"
+    resp = await backend.create_task(
+        office, template="field_visit", title="Ромашка: касса", assignee_id=accountant["id"]
+    )
+    assert resp.status_code == 422 and "Счётова" in resp.json()["detail"]
+    await _post(backend, iv, f"/api/tasks/{visit}/accept")
+    resp = await _post(backend, iv, f"/api/tasks/{visit}/redirect", {"user_id": accountant["id"]})
+    assert resp.status_code == 422 and "Счётова" in resp.json()["detail"]
+    # nor take one herself: it is not offered, and accepting is refused with the reason
+    queued = (await _visit(backend, office))["id"]
+    assert "accept" not in (await _task(backend, accountant, queued))["actions"]
+    resp = await _post(backend, accountant, f"/api/tasks/{queued}/accept")
+    assert resp.status_code == 403 and "engineer" in resp.json()["detail"]
+    # any engineer goes on site, whichever group they are in
+    resp = await _post(backend, iv, f"/api/tasks/{visit}/redirect", {"user_id": remote["id"]})
+    assert resp.status_code == 200 and resp.json()["assignee"]["id"] == remote["id"]
+    # other templates: the members of the task's group, or an engineer
+    bill = (await backend.create_task(office, template="accounting", title="Счёт")).json()["id"]
+    resp = await _post(
+        backend, office, f"/api/tasks/{bill}/assign", {"user_id": crew["checker"]["id"]}
+    )
+    assert resp.status_code == 422, resp.text
+    assert "Кузнецов" in resp.json()["detail"] and "Бухгалтерия" in resp.json()["detail"]
+    resp = await _post(backend, office, f"/api/tasks/{bill}/assign", {"user_id": accountant["id"]})
+    assert resp.status_code == 200 and resp.json()["assignee"]["id"] == accountant["id"]
+    resp = await _post(backend, accountant, f"/api/tasks/{bill}/redirect", {"user_id": iv["id"]})
+    assert resp.status_code == 200 and resp.json()["assignee"]["id"] == iv["id"]
+
+
+async def test_a_far_check_in_is_answered_with_a_warning(backend, crew):
+    iv = crew["ivanov"]
+    cp = await backend.counterparty("Лютик")
+    site = await backend.site(cp["id"], name="Тверская", lat=55.7575, lon=37.6130)
+    for lat, lon, far in ((55.7580, 37.6135, False), (55.8000, 37.7000, True)):
+        task = (
+            await backend.create_task(
+                crew["office"], template="field_visit", title="Лютик: касса", site_id=site["id"]
+            )
+        ).json()
+        await _post(backend, iv, f"/api/tasks/{task['id']}/accept")
+        await _post(backend, iv, f"/api/tasks/{task['id']}/depart")
+        resp = await _post(backend, iv, f"/api/tasks/{task['id']}/arrive", {"lat": lat, "lon": lon})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["checkin_far"] is far
+        if far:
+            warning = body["checkin_warning"]
+            assert warning and "from the site" in warning and "500 m" in warning
+            assert str(round(body["checkin_distance_m"])) in warning.replace(" ", "")
+            # the card keeps saying so
+            assert (await _task(backend, crew["office"], task["id"]))["checkin_warning"] == warning
+        else:
+            assert body["checkin_warning"] is None
+
+
+# --- issue #12: R11 results --------------------------------------------------------------
+
+
+async def test_r11_resume_brings_a_postponed_task_back_early(backend, crew):
+    iv, pt, office = crew["ivanov"], crew["petrov"], crew["office"]
+    tid = (await _visit(backend, office))["id"]
+    for action, body in (("accept", None), ("depart", None), ("arrive", {})):
+        await _post(backend, iv, f"/api/tasks/{tid}/{action}", body)
+    until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    resp = await _post(backend, iv, f"/api/tasks/{tid}/resume")
+    assert resp.status_code == 409 and "'in_progress'" in resp.json()["detail"]
+    await _post(backend, iv, f"/api/tasks/{tid}/postpone", {"until": until, "reason": "Запчасть"})
+    assert "resume" in (await _task(backend, iv, tid))["actions"]
+    assert "resume" not in (await _task(backend, pt, tid))["actions"]
+    resp = await _post(backend, pt, f"/api/tasks/{tid}/resume")
+    assert resp.status_code == 409 and "Иванов" in resp.json()["detail"]
+    resp = await _post(backend, iv, f"/api/tasks/{tid}/resume")
+    assert resp.status_code == 200, resp.text
+    back = resp.json()
+    assert back["status"] == "in_progress" and back["assignee"]["id"] == iv["id"]
+    assert back["postponed_until"] is None
+    event = (await _events(backend, office, tid))[-1]
+    assert event["kind"] == "resumed" and event["actor"]["id"] == iv["id"]
+    assert event["data"]["from"] == "postponed" and event["data"]["to"] == "in_progress"
+    assert event["data"]["early"] is True
+    # a dispatcher may bring it back too; the timed return then has nothing to do
+    await _post(backend, iv, f"/api/tasks/{tid}/postpone", {"until": until})
+    resp = await _post(backend, office, f"/api/tasks/{tid}/resume")
+    assert resp.status_code == 200 and resp.json()["status"] == "in_progress"
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    assert await transitions.resume_due_postponed(later) == []
+
+
+async def _admin(backend):
+    return await backend.user("admin")
+
+
+async def test_r11_refusal_reasons_are_an_admin_list(backend, crew):
+    admin = await _admin(backend)
+    iv = crew["ivanov"]
+    seeded = (await backend.http.get("/api/refusal-reasons", headers=iv["headers"])).json()
+    assert len(seeded) >= 3 and all(r["active"] for r in seeded)
+    assert all({"id", "name", "active"} <= set(r) for r in seeded)
+    name = f"Клиент закрылся {uuid.uuid4().hex[:6]}"
+    resp = await _post(backend, iv, "/api/refusal-reasons", {"name": name})
+    assert resp.status_code == 403
+    resp = await _post(backend, admin, "/api/refusal-reasons", {"name": f"  {name} "})
+    assert resp.status_code == 201, resp.text
+    reason = resp.json()
+    assert reason["name"] == name and reason["active"] is True
+    assert (await _post(backend, admin, "/api/refusal-reasons", {"name": name})).status_code == 409
+    assert (await _post(backend, admin, "/api/refusal-reasons", {"name": " "})).status_code == 422
+    path = f"/api/refusal-reasons/{reason['id']}"
+    resp = await backend.http.patch(path, json={"active": False}, headers=iv["headers"])
+    assert resp.status_code == 403
+    resp = await backend.http.patch(path, json={"active": False}, headers=admin["headers"])
+    assert resp.status_code == 200 and resp.json()["active"] is False
+    resp = await backend.http.patch(
+        "/api/refusal-reasons/999999", json={"active": False}, headers=admin["headers"]
+    )
+    assert resp.status_code == 404
+    listed = (await backend.http.get("/api/refusal-reasons", headers=iv["headers"])).json()
+    assert {r["id"]: r["active"] for r in listed}[reason["id"]] is False
+    active = await backend.http.get("/api/refusal-reasons?active=true", headers=iv["headers"])
+    assert reason["id"] not in [r["id"] for r in active.json()]
+
+
+async def test_r11_refuse_takes_a_reason_from_the_list_or_in_words(backend, crew):
+    admin = await _admin(backend)
+    iv, office = crew["ivanov"], crew["office"]
+    reason = (
+        await _post(
+            backend, admin, "/api/refusal-reasons", {"name": f"Дубль {uuid.uuid4().hex[:6]}"}
+        )
+    ).json()
+    retired = (
+        await _post(
+            backend, admin, "/api/refusal-reasons", {"name": f"Старое {uuid.uuid4().hex[:6]}"}
+        )
+    ).json()
+    await backend.http.patch(
+        f"/api/refusal-reasons/{retired['id']}", json={"active": False}, headers=admin["headers"]
+    )
+    tid = (await _visit(backend, office))["id"]
+    for body, needle in (
+        ({}, "reason"),
+        ({"reason": "  "}, "reason"),
+        ({"reason_id": 999999}, "999999"),
+        ({"reason_id": retired["id"]}, retired["name"]),
+    ):
+        resp = await _post(backend, iv, f"/api/tasks/{tid}/refuse", body)
+        assert resp.status_code == 422 and needle in resp.json()["detail"], (body, resp.text)
+    resp = await _post(
+        backend, iv, f"/api/tasks/{tid}/refuse", {"reason_id": reason["id"], "reason": "см. #1"}
+    )
+    assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    event = (await _events(backend, office, tid))[-1]
+    assert event["kind"] == "refused"
+    assert event["data"]["reason_id"] == reason["id"]
+    assert event["data"]["reason_name"] == reason["name"]
+    assert reason["name"] in event["data"]["reason"] and "см. #1" in event["data"]["reason"]
+    # free text alone still works
+    other = (await _visit(backend, office))["id"]
+    resp = await _post(backend, iv, f"/api/tasks/{other}/refuse", {"reason": "Клиент передумал"})
+    assert resp.status_code == 200
+    event = (await _events(backend, office, other))[-1]
+    assert event["data"]["reason"] == "Клиент передумал" and event["data"]["reason_id"] is None
+
+
+async def test_r11_redirect_with_call_back_tells_the_new_assignee(backend, crew):
+    iv = crew["ivanov"]
+    sidorov = await backend.user(
+        "engineer", groups=FIELD, surname="Сидоров", email="sidorov@naryad.test"
+    )
+    tid = (await _visit(backend, crew["office"]))["id"]
+    await _post(backend, iv, f"/api/tasks/{tid}/accept")
+    resp = await _post(
+        backend, iv, f"/api/tasks/{tid}/redirect", {"user_id": sidorov["id"], "call_back": True}
+    )
+    assert resp.status_code == 200 and resp.json()["call_back"] is True
+    row = (
+        await Notification.select(Notification.context, Notification.kind)
+        .where(
+            (Notification.task == tid)
+            & (Notification.user == sidorov["id"])
+            & (Notification.kind == "assigned")
+        )
+        .first()
+        .output(load_json=True)
+    )
+    assert row is not None and row["context"]["call_back"] is True
+    ru = render("assigned", "ru", row["context"])
+    assert "перезвонить клиенту" in ru.body.lower()
+    assert "call the client back" in render("assigned", "en", row["context"]).body.lower()
+    # without call_back the message says nothing of it
+    plain = {**row["context"], "call_back": False}
+    assert "перезвон" not in render("assigned", "ru", plain).body.lower()
+    # accepting again clears the flag: the call-back was for the redirect
+    await _post(backend, sidorov, f"/api/tasks/{tid}/release")
+    resp = await _post(backend, iv, f"/api/tasks/{tid}/accept")
+    assert resp.json()["call_back"] is False

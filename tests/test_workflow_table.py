@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-# Expected moves, written out by hand from DESIGN.md's statuses and rules R7, R8, R11.
+# Expected moves, written out by hand from DESIGN.md's statuses and rules R7, R8, R11
+# (issue #12: arrive only from en_route, no departure after arriving; resume).
 ACTIVE = ["new", "accepted", "en_route", "in_progress", "waiting_client"]
 WORK = ["accepted", "en_route", "in_progress", "waiting_client"]
 
@@ -15,12 +16,14 @@ COMMON = {
     "release": {s: "new" for s in WORK},
     "postpone": {s: "postponed" for s in ACTIVE},
     "redirect": {s: "accepted" for s in ACTIVE},
+    # back to the status saved at postpone (every path below postpones an accepted task)
+    "resume": {"postponed": "accepted"},
     "refuse": {s: "cancelled" for s in [*ACTIVE, "postponed"]},
 }
 FIELD_VISIT = {  # departure + checker approval
     **COMMON,
-    "depart": {"accepted": "en_route", "in_progress": "en_route"},
-    "arrive": {"accepted": "in_progress", "en_route": "in_progress"},
+    "depart": {"accepted": "en_route"},
+    "arrive": {"en_route": "in_progress"},
     "start": {},
     "done": {"in_progress": "done"},
     "approve": {"done": "completed"},
@@ -56,9 +59,9 @@ PATHS = {
         "new": [],
         "accepted": ["accept"],
         "en_route": ["accept", "depart"],
-        "in_progress": ["accept", "arrive"],
-        "done": ["accept", "arrive", "done"],
-        "completed": ["accept", "arrive", "done", "approve"],
+        "in_progress": ["accept", "depart", "arrive"],
+        "done": ["accept", "depart", "arrive", "done"],
+        "completed": ["accept", "depart", "arrive", "done", "approve"],
         "postponed": ["accept", "postpone"],
         "cancelled": ["refuse"],
     },
@@ -95,6 +98,7 @@ async def test_every_action_from_every_status_of_every_template(backend):
         "postpone": (engineer, {"until": until, "reason": "Клиент просит"}),
         "redirect": (engineer, {"user_id": other["id"], "call_back": True}),
         "refuse": (engineer, {"reason": "Дубль"}),
+        "resume": (engineer, None),
     }
 
     async def act(task_id: int, action: str):

@@ -28,7 +28,8 @@ class ReportsController(Controller):
         date_to: Annotated[dt.date | None, Parameter(query="to")] = None,
     ) -> service.Dashboard:
         """Counts now (open, overdue, in progress, due today, unassigned) in total, per group
-        and per engineer; created vs completed per day; time to accept and to complete."""
+        and per engineer; created vs completed per day; time to accept and to complete;
+        refusals in the period by reason (R11)."""
         return await service.dashboard(settings.timezone, date_from, date_to)
 
     @get("/tasks/export.csv")

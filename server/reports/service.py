@@ -19,9 +19,11 @@ from server.lib.errors import InvalidInput
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskFilter, TaskOut
 from server.tasks.statuses import CLOSED, is_overdue
-from server.tasks.tables import Task
+from server.tasks.tables import RefusalReason, Task, TaskEvent
 
 WORKING = ("accepted", "en_route", "in_progress", "waiting_client")
+# Refusals whose reason was given in words only, not from the list.
+IN_WORDS = "Другое (своими словами)"
 MAX_PERIOD_DAYS = 366
 EXPORT_LIMIT = 100_000
 
@@ -56,6 +58,15 @@ class Durations(msgspec.Struct):
     complete_p90_min: float | None
 
 
+class RefusalCount(msgspec.Struct):
+    """R11: how many tasks were refused for one reason of the list (`reason_id` null: a
+    reason given in words only)."""
+
+    reason_id: int | None
+    name: str
+    count: int
+
+
 class Dashboard(msgspec.Struct):
     now: dt.datetime
     timezone: str
@@ -66,6 +77,7 @@ class Dashboard(msgspec.Struct):
     by_engineer: list[NamedCounts]
     per_day: list[DayPoint]
     durations: list[Durations]
+    refusals: list[RefusalCount] = msgspec.field(default_factory=list)
 
 
 def _p90(values: list[float]) -> float | None:
@@ -97,6 +109,24 @@ def _count(counts: Counts, row: dict[str, Any], now: dt.datetime, today_end: dt.
     due = row["due_resolution_at"]
     if due is not None and due < today_end:
         counts.due_today += 1
+
+
+async def refusals_by_reason(start: dt.datetime, end: dt.datetime) -> list[RefusalCount]:
+    """Refusals in [start, end) by reason, most frequent first (the crm-task-types seed:
+    the reason is mandatory because the report depends on it)."""
+    rows = (
+        await TaskEvent.select(TaskEvent.data)
+        .where((TaskEvent.kind == "refused") & (TaskEvent.at >= start) & (TaskEvent.at < end))
+        .output(load_json=True)
+    )
+    names = {r["id"]: r["name"] for r in await RefusalReason.select()}
+    counts: dict[int | None, RefusalCount] = {}
+    for row in rows:
+        data = row["data"] or {}
+        reason_id = data.get("reason_id")
+        name = names.get(reason_id) or data.get("reason_name") or IN_WORDS
+        counts.setdefault(reason_id, RefusalCount(reason_id, name, 0)).count += 1
+    return sorted(counts.values(), key=lambda c: (-c.count, c.name))
 
 
 async def dashboard(
@@ -184,6 +214,7 @@ async def dashboard(
         by_engineer=sorted(engineers.values(), key=lambda e: e.name),
         per_day=[DayPoint(day, c, d) for day, (c, d) in per_day.items()],
         durations=durations,
+        refusals=await refusals_by_reason(start, end),
     )
 
 

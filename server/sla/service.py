@@ -4,7 +4,8 @@ The sweep is called every minute (arq cron, or the in-process loop of the demo).
 the database what is due — no timers in memory — and acts through the task services.
 Each escalation is recorded in sla_fired under a unique (task, kind, occurrence) key in
 the same transaction as its action, so it fires once per occurrence however many
-workers sweep at once, and a restart or a slow run repeats nothing.
+workers sweep at once, and a restart or a slow run repeats nothing. Every firing says in
+the task's history why (`reason` in the event's data).
 """
 
 from __future__ import annotations
@@ -34,19 +35,27 @@ from server.tasks import service as tasks
 from server.tasks import transitions
 from server.tasks.events import AutomationSignalled
 from server.tasks.statuses import PAUSING, Channel
-from server.tasks.tables import Task
+from server.tasks.tables import Task, TaskEvent
 
 log = get_logger("naryad.sla")
 
 # kind -> (default minutes, what it does); defaults from the support-desk configuration
 AUTOMATIONS: dict[str, tuple[int | None, str]] = {
     "unaccepted_notify": (30, "not accepted in N minutes: notify the manager"),
-    "no_reply_release": (15, "accepted, no public reply in N minutes: back to the queue"),
+    "no_reply_release": (
+        15,
+        "accepted, no answer to the requester contact in N minutes (a public reply, a phone "
+        "comment or an arrival on site answers): back to the queue",
+    ),
     "public_reply_waiting": (None, "a public reply sets waiting_client"),
     "client_reply_resume": (None, "the client's reply sets in_progress"),
     "in_progress_remind": (120, "N minutes in in_progress: remind the assignee"),
     "in_progress_notify": (180, "N minutes in in_progress: notify the manager"),
-    "done_autocomplete": (3 * 24 * 60, "done but not completed in N minutes: complete"),
+    "done_autocomplete": (
+        3 * 24 * 60,
+        "done but not completed in N minutes: complete; a task waiting for its checker is "
+        "never completed by a timer (R8): notify the manager instead",
+    ),
 }
 
 
@@ -186,8 +195,9 @@ async def on_status_changed(task_id: int, old: str, new: str, now: dt.datetime) 
         await Task.update(values).where(Task.id == task_id)
 
 
-async def on_public_reply(task_id: int, now: dt.datetime) -> None:
-    """A public reply by staff: the reaction target is met; R10 'no reply' is satisfied."""
+async def on_client_contact(task_id: int, now: dt.datetime) -> None:
+    """Staff answered the client — a public reply, a call noted as a phone comment, or an
+    arrival on site: the reaction target is met; R10 'no reply' is satisfied."""
     row = await Task.select(Task.reacted_at).where(Task.id == task_id).first()
     values: dict[Any, Any] = {Task.replied_at: now}
     if row is not None and row["reacted_at"] is None:
@@ -247,10 +257,25 @@ async def manager_ids(automation: dict[str, Any]) -> list[int]:
     return sorted(r["id"] for r in rows if {"admin", "office"} & set(r["roles"] or []))
 
 
+def _reason(kind: str, minutes: int, checked: bool) -> str:
+    """Why an automation fired, for the task's history (R12)."""
+    if kind == "done_autocomplete" and checked:
+        return (
+            f"waiting for its check for {minutes} min since done; a task that needs a check "
+            "is never completed by a timer (R8): the checkers' manager is told"
+        )
+    return {
+        "unaccepted_notify": f"not accepted within {minutes} min in the queue: the manager is told",
+        "in_progress_remind": f"in progress for {minutes} min: the assignee is reminded",
+        "in_progress_notify": f"in progress for {minutes} min: the manager is told",
+    }.get(kind, "")
+
+
 def _action(
     kind: str, task_id: int, minutes: int, data: dict[str, Any], now: dt.datetime
 ) -> Callable[[], Awaitable[None]]:
-    """What an automation does to one task, through the task services."""
+    """What an automation does to one task, through the task services. `data["checked"]`:
+    the task waits for a checker (done_autocomplete escalates it instead, R8)."""
 
     async def signal(event_kind: str) -> None:
         event = {"automation": kind, **data}
@@ -276,7 +301,10 @@ def _action(
         await transitions.release_unanswered(task_id, minutes)
 
     async def complete() -> None:
-        await transitions.autocomplete_task(task_id, minutes)
+        if data.get("checked"):
+            await escalate()
+        else:
+            await transitions.autocomplete_task(task_id, minutes)
 
     return {
         "unaccepted_notify": escalate,
@@ -285,6 +313,28 @@ def _action(
         "no_reply_release": release,
         "done_autocomplete": complete,
     }[kind]
+
+
+async def _awaiting_first_answer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """R10's 15 minutes: of accepted tasks with a requester contact, those nobody answered
+    since acceptance. A public reply, a phone comment or an arrival on site answers
+    (replied_at); a task its holder created for themselves (they are already talking to the
+    client), or one postponed since acceptance (the holder agreed a time with the client,
+    and it may just have come back), is never sent back to the queue."""
+    rows = [
+        r
+        for r in rows
+        if (r["replied_at"] is None or r["replied_at"] < r["accepted_at"])
+        and r["created_by"] != r["assignee"]
+    ]
+    if not rows:
+        return rows
+    postponed: dict[int, list[dt.datetime]] = {}
+    for e in await TaskEvent.select(TaskEvent.task, TaskEvent.at).where(
+        TaskEvent.task.is_in([r["id"] for r in rows]) & (TaskEvent.kind == "postponed")
+    ):
+        postponed.setdefault(e["task"], []).append(e["at"])
+    return [r for r in rows if all(at < r["accepted_at"] for at in postponed.get(r["id"], []))]
 
 
 async def run_sla_sweep(now: dt.datetime | None = None) -> SweepReport:
@@ -298,17 +348,23 @@ async def run_sla_sweep(now: dt.datetime | None = None) -> SweepReport:
         threshold = now - dt.timedelta(minutes=a["minutes"])
         kind = a["kind"]
         base = Task.select(
-            Task.id, Task.assignee, Task.status_changed_at, Task.accepted_at, Task.replied_at
+            Task.id,
+            Task.assignee,
+            Task.created_by,
+            Task.status_changed_at,
+            Task.accepted_at,
+            Task.replied_at,
         ).where(Task.template == a["template"])
         if kind == "unaccepted_notify":
             rows = await base.where((Task.status == "new") & (Task.status_changed_at <= threshold))
         elif kind == "no_reply_release":
-            rows = await base.where(
-                Task.status.is_in(["accepted", "in_progress"]) & (Task.accepted_at <= threshold)
+            rows = await _awaiting_first_answer(
+                await base.where(
+                    Task.status.is_in(["accepted", "in_progress"])
+                    & (Task.accepted_at <= threshold)
+                    & Task.requester_contact.is_not_null()
+                )
             )
-            rows = [
-                r for r in rows if r["replied_at"] is None or r["replied_at"] < r["accepted_at"]
-            ]
         elif kind in ("in_progress_remind", "in_progress_notify"):
             rows = await base.where(
                 (Task.status == "in_progress") & (Task.status_changed_at <= threshold)
@@ -320,10 +376,15 @@ async def run_sla_sweep(now: dt.datetime | None = None) -> SweepReport:
         for row in rows:
             since = row["accepted_at"] if kind == "no_reply_release" else row["status_changed_at"]
             data: dict[str, Any] = {"minutes": a["minutes"]}
-            if kind in ("unaccepted_notify", "in_progress_notify"):
+            checked = kind == "done_autocomplete" and await transitions.needs_check(row["id"])
+            if checked:
+                data["checked"] = True
+            if kind in ("unaccepted_notify", "in_progress_notify") or checked:
                 data["notify"] = await manager_ids(a)
             elif kind == "in_progress_remind":
                 data["notify"] = [row["assignee"]] if row["assignee"] else []
+            if reason := _reason(kind, a["minutes"], checked):
+                data["reason"] = reason
             action = _action(kind, row["id"], a["minutes"], data, now)
             if await _fire(row["id"], kind, _occurrence(since), now, data, action):
                 fired[kind] += 1

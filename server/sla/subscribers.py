@@ -1,6 +1,6 @@
-"""How SLA follows task events: targets at creation, the paused clock, and the R10
-conversation automations (a public reply waits for the client; the client's reply
-resumes work)."""
+"""How SLA follows task events: targets at creation, the paused clock, answers to the
+client (R10's 15 minutes), and the R10 conversation automations (a public reply waits for
+the client; the client's reply resumes work)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from server.lib.logs import get_logger
 from server.sla import service as sla
 from server.tasks import transitions
 from server.tasks.events import CommentAdded, TaskCreated, TaskTransitioned
-from server.tasks.statuses import Status
-from server.tasks.tables import Task
+from server.tasks.statuses import Channel, Status
+from server.tasks.tables import Comment, Task
 
 log = get_logger("naryad.sla")
 
@@ -26,12 +26,22 @@ async def set_targets(event: TaskCreated) -> None:
 async def follow_status(event: TaskTransitioned) -> None:
     if event.to_status != event.from_status:
         await sla.on_status_changed(event.task_id, event.from_status, event.to_status, event.at)
+    if event.action == "arrive":
+        await sla.on_client_contact(event.task_id, event.at)  # on site: the client is answered
+
+
+async def _is_phone_note(comment_id: int) -> bool:
+    row = await Comment.select(Comment.channel).where(Comment.id == comment_id).first()
+    return row is not None and row["channel"] == Channel.PHONE
 
 
 @subscribe(CommentAdded)
-async def count_public_reply(event: CommentAdded) -> None:
-    if event.public and not event.by_client:
-        await sla.on_public_reply(event.task_id, event.at)
+async def count_answer_to_client(event: CommentAdded) -> None:
+    """A public reply, or a call with the client noted as a phone comment, answers them."""
+    if event.by_client:
+        return
+    if event.public or await _is_phone_note(event.comment_id):
+        await sla.on_client_contact(event.task_id, event.at)
 
 
 @subscribe(CommentAdded, phase="after_commit")

@@ -20,6 +20,7 @@ from server.tasks.schemas import (
     PostponeIn,
     ReasonIn,
     RedirectIn,
+    RefuseIn,
     TaskFilter,
     TaskIn,
     TaskOut,
@@ -246,6 +247,14 @@ class TasksController(Controller):
             ),
         )
 
+    @post("/{task_id:int}/resume", guards=[EMPLOYEES], status_code=200)
+    async def resume(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
+        """R11: bring a postponed task back before its time (holder or dispatcher)."""
+        v = idempotency.expected_version(request)
+        return await idempotency.respond_once(
+            request, lambda: transitions.resume_task(request.user, task_id, expected_version=v)
+        )
+
     @post("/{task_id:int}/redirect", guards=[EMPLOYEES], status_code=200)
     async def redirect(
         self, task_id: int, data: RedirectIn, request: TaskRequest
@@ -259,11 +268,13 @@ class TasksController(Controller):
         )
 
     @post("/{task_id:int}/refuse", guards=[EMPLOYEES], status_code=200)
-    async def refuse(self, task_id: int, data: ReasonIn, request: TaskRequest) -> Response[TaskOut]:
+    async def refuse(self, task_id: int, data: RefuseIn, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
         return await idempotency.respond_once(
             request,
-            lambda: transitions.refuse_task(request.user, task_id, data.reason, expected_version=v),
+            lambda: transitions.refuse_task(
+                request.user, task_id, data.reason, data.reason_id, expected_version=v
+            ),
         )
 
     # --- watchers ----------------------------------------------------------------------
@@ -301,7 +312,9 @@ class TasksController(Controller):
     ) -> Response[CommentOut]:
         return await idempotency.respond_once(
             request,
-            lambda: transitions.add_comment(request.user, task_id, data.body, data.public),
+            lambda: transitions.add_comment(
+                request.user, task_id, data.body, data.public, channel=data.channel
+            ),
             201,
         )
 

@@ -11,13 +11,14 @@ from typing import Any
 import msgspec
 
 from server import db
-from server.accounts.tables import Group, User
+from server.accounts.tables import Group, Membership, User
 from server.clients import service as clients
 from server.clients.tables import Contact, Counterparty, Site
 from server.lib import clock, events
 from server.lib.actor import Actor
 from server.lib.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from server.lib.search import contains_pattern
+from server.settings import current as current_settings
 from server.tasks import extensions
 from server.tasks.events import TaskCreated
 from server.tasks.schemas import (
@@ -36,7 +37,7 @@ from server.tasks.schemas import (
 )
 from server.tasks.statuses import CLOSED, STATUSES, Channel, Status, is_overdue
 from server.tasks.tables import Comment, Task, TaskEvent, TaskWatcher, Template
-from server.tasks.workflow import actions_for
+from server.tasks.workflow import actions_for, may_work
 
 MAX_PAGE = 200
 
@@ -163,6 +164,35 @@ async def require_employee(user_id: int, field: str) -> dict[str, Any]:
     return row
 
 
+def why_cannot_work(template: TemplateOut, group_name: str | None) -> str:
+    """R7 in words: who may hold a task of `template` (server/tasks/workflow.py may_work)."""
+    if template.has_departure:
+        return f"a {template.code} task goes on site, so it goes only to an engineer"
+    return (
+        f"a {template.code} task in the queue of «{group_name}» goes to a member of that "
+        "group or to an engineer"
+    )
+
+
+async def require_may_work(
+    user_id: int, template: TemplateOut, group_id: int | None, field: str = "user_id"
+) -> dict[str, Any]:
+    """R7: the one check of whom a task may be given to (assign, redirect, creation)."""
+    user = await require_employee(user_id, field)
+    rows = await Membership.select(Membership.group).where(Membership.user == user_id)
+    roles = list(user["roles"] or [])
+    if may_work(template, group_id, roles, {r["group"] for r in rows}):
+        return user
+    group = await Group.select(Group.name).where(Group.id == group_id).first() if group_id else None
+    raise RuleViolation(
+        f"{user['full_name']} cannot be given this task: "
+        f"{why_cannot_work(template, group['name'] if group else None)}, and "
+        f"{user['full_name']} is {', '.join(roles) or 'without a role'}"
+        f"{'' if 'engineer' in roles else ' (not an engineer)'}",
+        rule="R7",
+    )
+
+
 def require_channel(template: TemplateOut, channel: str) -> None:
     """R3: the one check of a channel against a template, for every way tasks come in."""
     channel = str(channel)  # a Channel member is named by its value, not its repr
@@ -219,7 +249,7 @@ async def _place(
 
     assignee_id: int | None = None
     if data.assignee_id is not None:
-        await require_employee(data.assignee_id, "assignee_id")
+        await require_may_work(data.assignee_id, template, group_id, "assignee_id")
         assignee_id = data.assignee_id
     elif (
         template.creator_is_default_assignee
@@ -457,6 +487,17 @@ class _RowFlags(msgspec.Struct):
     requires_check: bool
 
 
+def checkin_warning(far: bool, distance_m: float | None) -> str | None:
+    """R7: a check-in far from the site is kept, but answered as a warning, not "on site"."""
+    if not far or distance_m is None:
+        return None
+    radius = current_settings().checkin_radius_m
+    return (
+        f"checked in {round(distance_m)} m from the site, farther than the {radius:g} m "
+        "allowed: the check-in is kept and flagged for the office"
+    )
+
+
 def _task_out(r: dict[str, Any], actor: Actor | None = None) -> TaskOut:
     requester: Requester | None = None
     if r["requester_contact.id"] is not None:
@@ -493,6 +534,7 @@ def _task_out(r: dict[str, Any], actor: Actor | None = None) -> TaskOut:
         done_at=r["done_at"],
         checkin_distance_m=r["checkin_distance_m"],
         checkin_far=bool(r["checkin_far"]),
+        checkin_warning=checkin_warning(bool(r["checkin_far"]), r["checkin_distance_m"]),
         postponed_until=r["postponed_until"],
         call_back=bool(r["call_back"]),
         parent_task_id=r["parent_task"],

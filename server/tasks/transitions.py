@@ -26,8 +26,8 @@ from server.tasks import extensions, service
 from server.tasks.events import CommentAdded, TaskTransitioned
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
 from server.tasks.statuses import Channel, Status
-from server.tasks.tables import Comment, Task, TaskEvent, Template
-from server.tasks.workflow import allowed_actions, transitions_for
+from server.tasks.tables import Comment, RefusalReason, Task, TaskEvent, Template
+from server.tasks.workflow import allowed_actions, may_work, transitions_for
 
 MAX_ATTEMPTS = 20
 _MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
@@ -234,6 +234,17 @@ async def _require_employee(user_id: int) -> dict[str, Any]:
     return await service.require_employee(user_id, "user_id")
 
 
+def _require_may_work_myself(actor: Actor, task: TaskState) -> None:
+    """R7: taking a task yourself follows the rule for giving it to someone."""
+    if may_work(task.template, task.group_id, actor.roles, actor.group_ids):
+        return
+    raise Forbidden(
+        f"you ({actor.full_name}) cannot take task #{task.number}: "
+        f"{service.why_cannot_work(task.template, task.group_name)}",
+        rule="R7",
+    )
+
+
 def _blank(text: str | None) -> bool:
     return text is None or not text.strip()
 
@@ -252,6 +263,7 @@ async def accept_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
                 f"task #{task.number} is in the queue of {task.group_name!r}, "
                 "which you are not in; ask a dispatcher to redirect it to you"
             )
+        _require_may_work_myself(actor, task)
         return Change(
             values={Task.assignee: actor.id, Task.accepted_at: clock.now(), Task.call_back: False},
             event={"assignee_id": actor.id},
@@ -269,6 +281,7 @@ async def assign_task(actor: Actor, task_id: int, user_id: int, **kw: Any) -> Ta
     async def decide(task: TaskState, _: str) -> Change:
         if not actor.is_dispatcher:
             raise Forbidden("only office staff or admins assign tasks; engineers accept them")
+        await service.require_may_work(user_id, task.template, task.group_id)
         return Change(
             values={Task.assignee: user_id, Task.accepted_at: clock.now()},
             event={"assignee_id": user_id, "assignee": user["full_name"]},
@@ -428,29 +441,41 @@ async def postpone_task(
     return await transition(actor, task_id, "postpone", decide, **kw)
 
 
+def _resumed(task: TaskState, event: dict[str, Any]) -> Change:
+    """R11: back from postponed to the status saved at postpone, with its assignee."""
+    back = task.postponed_from_status or "new"
+    if back == "new" and task.assignee_id is not None:
+        back = "accepted"
+    return Change(
+        values={Task.status: back, Task.postponed_until: None, Task.postponed_from_status: None},
+        event={"to": back, **event},
+        kind="resumed",
+    )
+
+
+async def resume_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
+    """R11: the holder or a dispatcher brings a postponed task back before its time."""
+
+    async def decide(task: TaskState, _: str) -> Change:
+        _require_holder_or_dispatcher(actor, task, "resume")
+        return _resumed(task, {"early": True})
+
+    return await transition(actor, task_id, "resume", decide, **kw)
+
+
 async def resume_due_postponed(now: dt.datetime | None = None) -> list[int]:
     """R11: bring back every postponed task whose time has come, to its previous status
     and assignee. Idempotent: a task resumed once is no longer postponed."""
     now = now or clock.now()
-    rows = await Task.select(Task.id).where(
+    rows = await Task.select(Task.id, Task.postponed_until).where(
         (Task.status == "postponed") & (Task.postponed_until <= now)
     )
     resumed = []
     for row in rows:
+        reason = f"postponed until {row['postponed_until'].isoformat()}; its time has come"
 
-        async def decide(task: TaskState, _: str) -> Change:
-            back = task.postponed_from_status or "new"
-            if back == "new" and task.assignee_id is not None:
-                back = "accepted"
-            return Change(
-                values={
-                    Task.status: back,
-                    Task.postponed_until: None,
-                    Task.postponed_from_status: None,
-                },
-                event={"to": back},
-                kind="resumed",
-            )
+        async def decide(task: TaskState, _: str, reason: str = reason) -> Change:
+            return _resumed(task, {"early": False, "reason": reason})
 
         try:
             await transition(None, row["id"], "resume", decide)
@@ -468,7 +493,12 @@ async def release_unanswered(task_id: int, minutes: int) -> TaskOut:
             values={Task.assignee: None, Task.accepted_at: None, Task.call_back: False},
             event={
                 "previous_assignee_id": task.assignee_id,
-                "reason": f"no reply to the client within {minutes} min after accepting",
+                "automation": "no_reply_release",
+                "reason": (
+                    f"no reply to the client within {minutes} min after {task.assignee_name} "
+                    "accepted it (no public comment, phone call or arrival on site): "
+                    "back to the queue for someone who can answer"
+                ),
             },
             kind="released",
         )
@@ -476,13 +506,25 @@ async def release_unanswered(task_id: int, minutes: int) -> TaskOut:
     return await transition(None, task_id, "release", decide)
 
 
+async def needs_check(task_id: int) -> bool:
+    """R8: does the task wait for a checker when done (then no timer may complete it)?"""
+    return (await _load(task_id)).template.requires_check
+
+
 async def autocomplete_task(task_id: int, minutes: int) -> TaskOut:
-    """R10: done but not completed in time — completed automatically."""
+    """R10: done but not completed in time — completed automatically. Only for tasks that
+    need no check (R8): for the others the state machine has no such move (409)."""
 
     async def decide(task: TaskState, _: str) -> Change:
         return Change(
             values={Task.completed_at: clock.now()},
-            event={"reason": f"not checked within {minutes} min after done"},
+            event={
+                "automation": "done_autocomplete",
+                "reason": (
+                    f"done {minutes} min ago and its template needs no check: "
+                    "completed automatically"
+                ),
+            },
             kind="completed_automatically",
             public=True,
         )
@@ -490,21 +532,26 @@ async def autocomplete_task(task_id: int, minutes: int) -> TaskOut:
     return await transition(None, task_id, "autocomplete", decide)
 
 
-def _system_change(kind: str) -> Decide:
+def _system_change(kind: str, automation: str, reason: str) -> Decide:
     async def decide(task: TaskState, _: str) -> Change:
-        return Change(values={}, event={"automation": kind}, kind=kind, public=True)
+        event = {"automation": automation, "reason": reason}
+        return Change(values={}, event=event, kind=kind, public=True)
 
     return decide
 
 
 async def wait_for_client(task_id: int) -> TaskOut:
     """R10: a public reply by staff — the task waits for the client."""
-    return await transition(None, task_id, "wait_client", _system_change("waiting_client"))
+    reason = "a public reply to the client: waiting for the client's answer"
+    decide = _system_change("waiting_client", "public_reply_waiting", reason)
+    return await transition(None, task_id, "wait_client", decide)
 
 
 async def resume_on_client_reply(task_id: int) -> TaskOut:
     """R10: the client answered — back to work."""
-    return await transition(None, task_id, "client_replied", _system_change("client_replied"))
+    reason = "the client answered: back to work"
+    decide = _system_change("client_replied", "client_reply_resume", reason)
+    return await transition(None, task_id, "client_replied", decide)
 
 
 async def redirect_task(
@@ -516,6 +563,7 @@ async def redirect_task(
         _require_holder_or_dispatcher(actor, task, "redirect")
         if task.assignee_id == user_id:
             raise Conflict(f"task #{task.number} is already with {user['full_name']}")
+        await service.require_may_work(user_id, task.template, task.group_id)
         return Change(
             values={
                 Task.assignee: user_id,
@@ -534,13 +582,49 @@ async def redirect_task(
     return await transition(actor, task_id, "redirect", decide, **kw)
 
 
-async def refuse_task(actor: Actor, task_id: int, reason: str, **kw: Any) -> TaskOut:
-    if _blank(reason):
-        raise InvalidInput("refusing needs a reason: 'reason' must not be blank", rule="R11")
+async def _refusal_reason(reason_id: int) -> str:
+    row = (
+        await RefusalReason.select(RefusalReason.name, RefusalReason.active)
+        .where(RefusalReason.id == reason_id)
+        .first()
+    )
+    if row is None:
+        raise InvalidInput(
+            f"reason_id {reason_id}: no such refusal reason (GET /api/refusal-reasons)",
+            rule="R11",
+        )
+    if not row["active"]:
+        raise InvalidInput(
+            f"the refusal reason «{row['name']}» is no longer in use; choose another "
+            "or say why in words",
+            rule="R11",
+        )
+    return str(row["name"])
+
+
+async def refuse_task(
+    actor: Actor,
+    task_id: int,
+    reason: str | None,
+    reason_id: int | None = None,
+    **kw: Any,
+) -> TaskOut:
+    """R11: refuse with a mandatory reason: one of the admins' list (`reason_id`, counted
+    on the dashboard), in words (`reason`), or both (the words then add detail)."""
+    words = (reason or "").strip()
+    if reason_id is None and not words:
+        raise InvalidInput(
+            "refusing needs a reason: send 'reason_id' (GET /api/refusal-reasons) "
+            "or 'reason' in words",
+            rule="R11",
+        )
+    name = await _refusal_reason(reason_id) if reason_id is not None else None
 
     async def decide(task: TaskState, _: str) -> Change:
         _require_holder_or_dispatcher(actor, task, "refuse")
-        return Change(values={}, event={"reason": reason.strip()}, kind="refused")
+        shown = ": ".join(part for part in (name, words) if part)
+        event = {"reason": shown, "reason_id": reason_id, "reason_name": name}
+        return Change(values={}, event=event, kind="refused")
 
     return await transition(actor, task_id, "refuse", decide, **kw)
 

@@ -3,14 +3,19 @@
 Templates are admin-editable rows, so a template's workflow is chosen by its flags:
 `has_departure` adds depart/arrive (field visits), `requires_check` sends done work to a
 checker (R8). Every action maps the statuses it may start from to the status it leaves.
+
+Who may work a task (R7, issue #12): a task with a departure goes on site, so only to an
+engineer; any other task to a member of its group (its queue), or to an engineer, the
+company's general workforce. Accept, assign, redirect and creation with an assignee all
+ask `may_work`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
-from server.lib.actor import Actor
+from server.lib.actor import Actor, Role
 from server.tasks.statuses import ACTIVE, OPEN_WORK
 
 _COMMON: dict[str, dict[str, str]] = {
@@ -18,7 +23,8 @@ _COMMON: dict[str, dict[str, str]] = {
     "assign": {"new": "accepted"},
     "release": dict.fromkeys(OPEN_WORK, "new"),
     "postpone": dict.fromkeys(ACTIVE, "postponed"),
-    # resume returns to the status saved at postpone; "previous" stands for it here.
+    # resume (early by a person, or by itself at `until`) returns to the status saved at
+    # postpone; "previous" stands for it here.
     "resume": {"postponed": "previous"},
     "redirect": dict.fromkeys(ACTIVE, "accepted"),
     "refuse": dict.fromkeys((*ACTIVE, "postponed"), "cancelled"),
@@ -28,19 +34,27 @@ _SYSTEM = {
     "wait_client": {"accepted": "waiting_client", "in_progress": "waiting_client"},
     "client_replied": {"waiting_client": "in_progress"},
 }
-SYSTEM_ACTIONS = frozenset({"resume", "autocomplete", *_SYSTEM})
+SYSTEM_ACTIONS = frozenset({"autocomplete", *_SYSTEM})
+# R7: one way on site: accept, depart, arrive. No check-in without a departure, and no
+# departure once on site (a visit returned by its checker is finished where it is).
 _DEPARTURE = {
-    "depart": {"accepted": "en_route", "in_progress": "en_route"},
-    "arrive": {"accepted": "in_progress", "en_route": "in_progress"},
+    "depart": {"accepted": "en_route"},
+    "arrive": {"en_route": "in_progress"},
 }
 _NO_DEPARTURE = {"start": {"accepted": "in_progress"}}
+# R8: the checker is never bypassed: work that waits for a check is approved or returned
+# by a person, never completed by a timer (R10 escalates it instead).
 _CHECKED = {
     "done": {"in_progress": "done"},
     "approve": {"done": "completed"},
     "return": {"done": "in_progress"},
+}
+_UNCHECKED: dict[str, dict[str, str]] = {
+    "done": dict.fromkeys(OPEN_WORK, "completed"),
+    # R10 done_autocomplete: only a task of a template without a check can sit in done
+    # (it waited for a check its template no longer asks for).
     "autocomplete": {"done": "completed"},
 }
-_UNCHECKED: dict[str, dict[str, str]] = {"done": dict.fromkeys(OPEN_WORK, "completed")}
 
 
 class WorkflowFlags(Protocol):
@@ -70,10 +84,24 @@ def allowed_actions(template: WorkflowFlags, status: str) -> list[str]:
     )
 
 
+def may_work(
+    template: WorkflowFlags,
+    task_group_id: int | None,
+    roles: Collection[str],
+    group_ids: Collection[int],
+) -> bool:
+    """R7: may someone with `roles` in `group_ids` hold a task of `template` in its group?"""
+    if Role.ENGINEER in roles:
+        return True
+    if template.has_departure:
+        return False  # a field visit goes on site: engineers only
+    return task_group_id is None or task_group_id in group_ids
+
+
 # Who may start each action, besides the status allowing it (the services check the same
 # and remain the judge: a stale button still gets a 409 or 403 with the reason).
 _HOLDER_ONLY = frozenset({"depart", "arrive", "start"})
-_HOLDER_OR_DISPATCHER = frozenset({"release", "postpone", "redirect", "refuse"})
+_HOLDER_OR_DISPATCHER = frozenset({"release", "postpone", "resume", "redirect", "refuse"})
 _CHECKER = frozenset({"approve", "return"})
 
 
@@ -94,7 +122,9 @@ def actions_for(
 
     def may(action: str) -> bool:
         if action == "accept":
-            return dispatcher or in_queue
+            return (dispatcher or in_queue) and may_work(
+                template, group_id, actor.roles, actor.group_ids
+            )
         if action == "assign":
             return dispatcher
         if action in _HOLDER_ONLY:

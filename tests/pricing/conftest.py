@@ -78,7 +78,8 @@ class Desk:
         return await self.ok("admin", "POST", "/api/price-list", body, 201)
 
     async def visit(self, **extra: Any) -> dict[str, Any]:
-        """A field visit for the test's counterparty, accepted and checked in by Иванов."""
+        """A field visit for the test's counterparty, accepted, departed for and checked in by
+        Иванов."""
         task = await self.ok(
             "office",
             "POST",
@@ -87,6 +88,7 @@ class Desk:
             201,
         )
         await self.ok("ivanov", "POST", f"/api/tasks/{task['id']}/accept")
+        await self.ok("ivanov", "POST", f"/api/tasks/{task['id']}/depart")
         await self.ok("ivanov", "POST", f"/api/tasks/{task['id']}/arrive", {})
         return task
 

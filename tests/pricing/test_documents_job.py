@@ -22,7 +22,7 @@ async def test_done_visit_gets_its_documents_rendered_in_the_background(backend)
         await backend.create_task(office, template="field_visit", title="Ромашка: замена ФН")
     ).json()
     h = engineer["headers"]
-    for action, body in (("accept", None), ("arrive", {})):
+    for action, body in (("accept", None), ("depart", None), ("arrive", {})):
         await backend.http.post(f"/api/tasks/{task['id']}/{action}", json=body, headers=h)
     assert await _kinds(task["id"]) == set()  # nothing before the visit is done
     resp = await backend.http.post(
@@ -58,7 +58,12 @@ async def test_documents_are_in_the_counterpartys_language(backend):
         await backend.create_task(office, template="field_visit", title="Baker Street Cafe: till")
     ).json()
     h = engineer["headers"]
-    for action, body in (("accept", None), ("arrive", {}), ("done", {"completed_works": "Fixed"})):
+    for action, body in (
+        ("accept", None),
+        ("depart", None),
+        ("arrive", {}),
+        ("done", {"completed_works": "Fixed"}),
+    ):
         await backend.http.post(f"/api/tasks/{task['id']}/{action}", json=body, headers=h)
     for _ in range(150):
         rows = await StoredDocument.select(StoredDocument.language).where(
