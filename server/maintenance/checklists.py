@@ -34,6 +34,16 @@ MAX_TEXT = 2000
 FROZEN = CLOSED | {Status.DONE}
 
 
+def stored(value: Any) -> str | None:
+    """As JSON text of an object: Piccolo hands a bare number to the driver as it is, and
+    SQLite's JSON column (numeric affinity) would turn the text "221.5" into a REAL."""
+    return None if value is None else msgspec.json.encode({"v": value}).decode()
+
+
+def loaded(raw: Any) -> Any:
+    return raw.get("v") if isinstance(raw, dict) else raw
+
+
 def is_open(kind: str, value: Any) -> bool:
     return value is None or (kind == "check" and value is not True)
 
@@ -155,8 +165,8 @@ async def _items(task_id: int) -> list[ChecklistItemOut]:
             text=r["text"],
             required=bool(r["required"]),
             kind=r["kind"],
-            value=r["value"],
-            done=not is_open(r["kind"], r["value"]),
+            value=loaded(r["value"]),
+            done=not is_open(r["kind"], loaded(r["value"])),
             done_by=UserRef(r["done_by.id"], r["done_by.full_name"])
             if r["done_by.id"] is not None
             else None,
@@ -247,10 +257,7 @@ async def set_item(actor: Actor, task_id: int, item_id: int, value: Any) -> Chec
     async with db.transaction():
         await TaskChecklistItem.update(
             {
-                # As JSON text: Piccolo passes non-container values to the driver as they are.
-                TaskChecklistItem.value: None
-                if checked is None
-                else msgspec.json.encode(checked).decode(),
+                TaskChecklistItem.value: stored(checked),
                 TaskChecklistItem.done_by: actor.id if done else None,
                 TaskChecklistItem.done_at: now if done else None,
             }
@@ -260,7 +267,7 @@ async def set_item(actor: Actor, task_id: int, item_id: int, value: Any) -> Chec
             actor.id,
             "checklist_item_set",
             Channel.UI,
-            {"item_id": item_id, "text": row["text"], "old": row["value"], "new": checked},
+            {"item_id": item_id, "text": row["text"], "old": loaded(row["value"]), "new": checked},
             at=now,
         )
     items = await _items(task_id)
@@ -277,7 +284,7 @@ async def require_required_items_done(task_id: int) -> None:
         .order_by(TaskChecklistItem.position)
         .output(load_json=True)
     )
-    still_open = [r["text"] for r in rows if is_open(r["kind"], r["value"])]
+    still_open = [r["text"] for r in rows if is_open(r["kind"], loaded(r["value"]))]
     if still_open:
         raise RuleViolation(
             f"{len(still_open)} required checklist item{'s are' if len(still_open) > 1 else ' is'}"

@@ -510,7 +510,28 @@ async def _create_occurrence(row: dict[str, Any], occurrence: Occurrence) -> int
 
 
 async def _sweep_plan(row: dict[str, Any], today: dt.date) -> tuple[int, bool]:
-    """Create the plan's due occurrences: (tasks created, failed?)."""
+    """Create the plan's due occurrences in one transaction: (tasks created, failed?).
+
+    On PostgreSQL the plan's row is claimed first (FOR UPDATE SKIP LOCKED): a concurrent
+    sweep passes over a plan another one is working on instead of queueing behind it. The
+    unique occurrence key is what makes each task exactly-once; the claim only saves work.
+    On SQLite the write transaction serialises sweeps anyway."""
+    async with db.transaction():
+        claim = "FOR UPDATE SKIP LOCKED" if not db.is_sqlite() else ""
+        fresh = await MaintenancePlan.raw(
+            "SELECT next_occurrence_on FROM maintenance_plans "
+            f"WHERE id = {{}} AND active = {{}} AND next_create_on <= {{}} {claim}",
+            row["id"],
+            True,
+            today,
+        )
+        if not fresh:
+            return 0, False  # claimed by another sweep, or no longer due
+        row["next_occurrence_on"] = _date(fresh[0]["next_occurrence_on"])
+        return await _sweep_claimed(row, today)
+
+
+async def _sweep_claimed(row: dict[str, Any], today: dt.date) -> tuple[int, bool]:
     pointer = _date(row["next_occurrence_on"])
     assert pointer is not None
     horizon = today + dt.timedelta(days=row["lead_days"])
