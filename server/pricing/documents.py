@@ -9,6 +9,11 @@ to the old ones. Rendering is deterministic, so the hash also identifies the byt
 
 `ensure_documents(task_id)` is the job entry point (a visit marked done): idempotent, it
 renders and stores only what is missing.
+
+The forms print the client's side of the work: the counterparty, the site and its address,
+and the client's contact person — the task's requester contact, never the employee who
+typed the task in. A completion act states that work was done, so it is issued only for
+done or completed tasks.
 """
 
 from __future__ import annotations
@@ -24,21 +29,23 @@ import weasyprint
 from printing.documents import Company, Language, Signature, SpecLine, TaskDocument
 from printing.fetcher import PACKAGE_ROOT
 from printing.render import KINDS, Kind, RenderTimeout, render_async
-from server.accounts.tables import User
 from server.clients.tables import Contact, Counterparty
 from server.lib import clock
 from server.lib.actor import Actor
-from server.lib.errors import DomainError, InvalidInput, NotFound
+from server.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from server.pricing import service, signatures
 from server.pricing.tables import StoredDocument
 from server.settings import Settings
 from server.settings import current as current_settings
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskOut
+from server.tasks.statuses import Status
 
 LANGUAGES: Final[tuple[str, ...]] = get_args(Language)
 _SHORT = 500  # printing.documents.ShortText
 _LONG = 20_000  # printing.documents.LongText
+# A completion act says the work was done: only these tasks get one.
+ACT_STATUSES: Final[frozenset[str]] = frozenset({Status.DONE, Status.COMPLETED})
 
 
 class PrintUnavailable(DomainError):
@@ -90,14 +97,24 @@ def task_link(public_url: str, task_id: int) -> str:
     return f"{public_url.rstrip('/')}/#/tasks/{task_id}"
 
 
-async def _requester_phone(task: TaskOut) -> str:
-    if task.requester is None:
-        return ""
-    if task.requester.kind == "contact":
-        row = await Contact.select(Contact.phone).where(Contact.id == task.requester.id).first()
-    else:
-        row = await User.select(User.phone).where(User.id == task.requester.id).first()
-    return (row or {}).get("phone") or ""
+class ClientContact(msgspec.Struct, frozen=True):
+    name: str = ""
+    phone: str = ""
+
+
+async def client_contact(task: TaskOut) -> ClientContact:
+    """The client's contact person: the requester contact. A task an employee typed in
+    without one prints none (the typist is not the client's contact)."""
+    if task.requester is None or task.requester.kind != "contact":
+        return ClientContact()
+    row = (
+        await Contact.select(Contact.name, Contact.phone)
+        .where(Contact.id == task.requester.id)
+        .first()
+    )
+    if row is None:
+        return ClientContact()
+    return ClientContact(name=row["name"] or "", phone=row["phone"] or "")
 
 
 async def build_document(task: TaskOut, language: Language, config: DocumentConfig) -> TaskDocument:
@@ -118,6 +135,7 @@ async def build_document(task: TaskOut, language: Language, config: DocumentConf
             )
         )
     signed = await signatures.signature_row(task.id)
+    contact = await client_contact(task)
     return TaskDocument(
         company=Company(
             name=_clip(company.company_name),
@@ -136,8 +154,8 @@ async def build_document(task: TaskOut, language: Language, config: DocumentConf
         counterparty=_clip(task.counterparty.name if task.counterparty else ""),
         site_name=_clip(task.site.name if task.site else ""),
         site_address=_clip(task.site.address if task.site else ""),
-        contact_name=_clip(task.requester.name if task.requester else ""),
-        contact_phone=_clip(await _requester_phone(task)),
+        contact_name=_clip(contact.name),
+        contact_phone=_clip(contact.phone),
         assignee=_clip(task.assignee.full_name if task.assignee else ""),
         completed_works=_clip(task.completed_works, _LONG),
         lines=lines,
@@ -252,6 +270,11 @@ async def task_pdf(
     """The form for the caller (404 if they cannot see the task): the stored PDF when the
     data did not change since it was rendered, else a fresh one, stored for next time."""
     task = await tasks.get_task(actor, task_id)
+    if kind == "completion_act" and task.status not in ACT_STATUSES:
+        raise Conflict(
+            f"task #{task.number} is {task.status!r}: a completion act is issued only for "
+            "work that is done or completed; print the work order instead"
+        )
     language = parse_language(lang) if lang else await client_language(task)
     pdf, digest, _ = await _ensure_one(task, kind, language, config)
     return RenderedDocument(
@@ -279,6 +302,8 @@ async def ensure_documents(
         return []
     result = []
     for kind in kinds:
+        if kind == "completion_act" and task.status not in ACT_STATUSES:
+            continue  # no act before the work is done
         for language in languages or [await client_language(task)]:
             pdf, digest, created = await _ensure_one(task, kind, language, config)
             result.append(

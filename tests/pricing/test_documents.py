@@ -127,6 +127,9 @@ async def test_work_order_and_completion_act_carry_the_tasks_data(desk, backend,
     act_text = pdf_text(act.content)
     assert f"Акт выполненных работ № {number}" in act_text
     assert "4 306,50" in act_text and "Заменён фискальный накопитель" in act_text
+    # the client's contact person and the site's address, on the act too
+    assert "Контактное лицо Петрова Анна, +7 916 000-11-22" in act_text
+    assert "Москва, Тверская ул., 7" in act_text
 
     english = await desk.call("office", "GET", f"/api/tasks/{tid}/work-order.pdf?lang=en")
     en_text = pdf_text(english.content)
@@ -142,7 +145,7 @@ async def test_only_those_who_see_the_task_get_its_documents(desk, backend):
     for form in ("work-order.pdf", "completion-act.pdf"):
         resp = await backend.http.get(f"/api/tasks/{tid}/{form}", headers=stranger["headers"])
         assert resp.status_code == 404, resp.text
-        assert (await desk.call("client", "GET", f"/api/tasks/{tid}/{form}")).status_code == 200
+    assert (await desk.call("client", "GET", f"/api/tasks/{tid}/work-order.pdf")).status_code == 200
     assert (await desk.call("office", "GET", "/api/tasks/999999/work-order.pdf")).status_code == 404
     resp = await desk.call("office", "GET", f"/api/tasks/{tid}/work-order.pdf?lang=de")
     assert resp.status_code == 422 and "lang" in resp.json()["detail"]
@@ -192,27 +195,24 @@ async def test_ensure_documents_renders_only_what_changed(desk, backend):
     config = config_of(backend)
     await desk.call("office", "GET", f"/api/tasks/{tid}/work-order.pdf")  # stored by the server
 
+    # before the work is done there is an order but no act to issue
     made = await ensure_documents(tid, config=config)
     assert {(d.kind, d.language, d.created) for d in made} == {
         ("work_order", "ru", False),  # the server's copy already matches the data
-        ("completion_act", "ru", True),
     }
-    assert [d.content_hash for d in made if d.kind == "work_order"] == [
-        r["content_hash"] for r in await stored(tid)
-    ]
+    assert [d.content_hash for d in made] == [r["content_hash"] for r in await stored(tid)]
     again = await ensure_documents(tid, config=config)
-    assert [d.created for d in again] == [False, False]
-    assert [d.content_hash for d in again] == [d.content_hash for d in made]
-    assert len(await stored(tid)) == 1 and len(await stored(tid, "completion_act")) == 1
+    assert [(d.created, d.content_hash) for d in again] == [(False, made[0].content_hash)]
+    assert len(await stored(tid)) == 1 and await stored(tid, "completion_act") == []
 
-    # the job after the visit is done: completed works changed both forms, and the server's
-    # own background job stores the new versions (jobs/documents.py)
+    # the job after the visit is done: completed works changed the order and the act is
+    # due, and the server's own background job stores them (jobs/documents.py)
     await desk.ok("ivanov", "POST", f"/api/tasks/{tid}/done", {"completed_works": "Проверено"})
     for _ in range(150):
-        if len(await stored(tid)) == 2 and len(await stored(tid, "completion_act")) == 2:
+        if len(await stored(tid)) == 2 and len(await stored(tid, "completion_act")) == 1:
             break
         await asyncio.sleep(0.2)
-    assert len(await stored(tid)) == 2 and len(await stored(tid, "completion_act")) == 2
+    assert len(await stored(tid)) == 2 and len(await stored(tid, "completion_act")) == 1
     after_done = await ensure_documents(tid, config=config)
     assert [d.created for d in after_done] == [False, False]  # the job already rendered them
     assert {d.content_hash for d in after_done} <= {
@@ -220,13 +220,58 @@ async def test_ensure_documents_renders_only_what_changed(desk, backend):
         for kind in ("work_order", "completion_act")
         for r in await stored(tid, kind)
     }
-    assert len(await stored(tid)) == 2 and len(await stored(tid, "completion_act")) == 2
+    assert len(await stored(tid)) == 2 and len(await stored(tid, "completion_act")) == 1
     # the endpoint now serves what the job stored, without rendering or storing again
     resp = await desk.call("office", "GET", f"/api/tasks/{tid}/completion-act.pdf")
     assert resp.headers["etag"] == f'"{after_done[1].content_hash}"'
-    assert len(await stored(tid, "completion_act")) == 2
+    assert len(await stored(tid, "completion_act")) == 1
 
     assert await ensure_documents(999999, config=config) == []
+
+
+async def test_forms_print_the_clients_contact_never_the_employee_who_typed_it(
+    desk, backend, pdf_text
+):
+    office = await desk.person("office")
+    site = await backend.site(desk.counterparty["id"], name="Склад", address="Химки, ул. Ленина, 3")
+    task = await desk.visit(site_id=site["id"])  # typed by the office, no requester contact
+    tid = task["id"]
+    assert task["requester"]["kind"] == "user" and task["requester"]["id"] == office["id"]
+    await desk.ok("ivanov", "POST", f"/api/tasks/{tid}/done", {"completed_works": "Готово"})
+    for form in ("work-order.pdf", "completion-act.pdf"):
+        resp = await desk.call("office", "GET", f"/api/tasks/{tid}/{form}")
+        assert resp.status_code == 200, resp.text
+        text = pdf_text(resp.content)
+        assert "Химки, ул. Ленина, 3" in text
+        assert office["full_name"] not in text and "Контактное лицо" not in text
+
+
+async def test_a_completion_act_is_issued_only_for_finished_work(desk, backend):
+    task = await desk.visit()
+    tid = task["id"]
+    resp = await desk.call("office", "GET", f"/api/tasks/{tid}/completion-act.pdf")
+    assert resp.status_code == 409, resp.text
+    detail = resp.json()["detail"]
+    assert "'in_progress'" in detail and "done" in detail and "completed" in detail
+    assert await stored(tid, "completion_act") == []
+    await desk.ok("ivanov", "POST", f"/api/tasks/{tid}/done", {"completed_works": "Готово"})
+    assert (
+        await desk.call("office", "GET", f"/api/tasks/{tid}/completion-act.pdf")
+    ).status_code == 200
+    await desk.ok("checker", "POST", f"/api/tasks/{tid}/approve")
+    resp = await desk.call("client", "GET", f"/api/tasks/{tid}/completion-act.pdf")
+    assert resp.status_code == 200
+    # a refused task has no act either
+    refused = await desk.ok(
+        "office",
+        "POST",
+        "/api/tasks",
+        {"template": "field_visit", "title": "Ромашка: не печатает чек"},
+        201,
+    )
+    await desk.ok("office", "POST", f"/api/tasks/{refused['id']}/refuse", {"reason": "Дубль"})
+    resp = await desk.call("office", "GET", f"/api/tasks/{refused['id']}/completion-act.pdf")
+    assert resp.status_code == 409 and "'cancelled'" in resp.json()["detail"]
 
 
 async def test_a_render_over_the_time_limit_answers_503(desk, backend):
