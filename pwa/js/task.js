@@ -112,7 +112,11 @@ export async function renderTask(main, { id, isCurrent }) {
     state.busy = false;
     if (result.status === 'done') {
       if (result.data && result.data.version !== undefined && result.data.number !== undefined) state.task = result.data;
-      state.notice = { kind: 'success', text: t(`done.${action}`) };
+      // A far check-in is kept, but it is no plain "on site": a warning, not a success (R7).
+      const far = action === 'arrive' && result.data?.checkin_far;
+      state.notice = far
+        ? { kind: 'warning', text: `${t('done.arrive')} ${t('task.far', { m: Math.round(result.data.checkin_distance_m || 0) })}` }
+        : { kind: 'success', text: t(`done.${action}`) };
       await Promise.all([loadTask(), loadSide()]);
     } else if (result.status === 'queued') {
       state.notice = { kind: 'info', text: t('outbox.queued_notice') };
@@ -465,7 +469,9 @@ export async function renderTask(main, { id, isCurrent }) {
     replace(main, 
       h('article', { class: 'task', 'aria-busy': state.busy ? 'true' : 'false', dataset: { status: task.status } },
         pageTitle(`#${task.number} ${task.title}`),
-        h('p', { class: 'task-chips' }, statusChip(task.status, pendingHere), ' ', h('span', { class: 'chip chip-plain' }, templateName(task.template))),
+        h('p', { class: 'task-chips' }, statusChip(task.status, pendingHere), ' ', h('span', { class: 'chip chip-plain' }, templateName(task.template)),
+          // R11: redirected with "call the client back"
+          task.call_back ? [' ', h('span', { class: 'badge badge-pending', id: 'call-back-badge' }, t('more.call_back'))] : null),
         offlineNote(state.cachedAt),
         feedback(),
         h('div', { class: 'task-grid' },
