@@ -1,5 +1,6 @@
 // New task: the template comes first (R1); while the title is typed, the counterparty
-// R2 would link is shown (or what is missing). The server stays the judge of R2.
+// R2 would link is shown (or what is missing). The server stays the judge of R2: when it
+// refuses a misspelt name or two names, its suggestions become one-tap fixes.
 
 import { OfflineError, get, query, request } from './api.js';
 import { clear, replace, field, h, setFieldError } from './dom.js';
@@ -21,6 +22,7 @@ export async function renderCreate(main, { isCurrent }) {
     session.templates.map((x) => h('option', { value: x.code }, templateName(x.code))));
   const title = h('input', { name: 'title', id: 'new-title', required: true, maxlength: 500, autocomplete: 'off' });
   const hint = h('div', { class: 'r2-hint', id: 'r2-hint', 'aria-live': 'polite' });
+  const fixes = h('div', { class: 'r2-fixes', id: 'r2-fixes' });
   const description = h('textarea', { name: 'description', id: 'new-description', rows: 5 });
   const site = h('select', { name: 'site_id', id: 'new-site', disabled: true }, h('option', { value: '' }, t('create.no_site')));
   const group = h('select', { name: 'group_id', id: 'new-group' });
@@ -33,6 +35,7 @@ export async function renderCreate(main, { isCurrent }) {
     h('legend', { class: 'visually-hidden' }, t('create.details')),
     field(t('create.title'), title, { hint: t('create.title_hint') }),
     hint,
+    fixes,
     field(t('create.description'), description),
     field(t('create.site'), site),
     field(t('create.group'), group),
@@ -42,6 +45,39 @@ export async function renderCreate(main, { isCurrent }) {
   let matched = null;
   let controller = null;
   let timer = null;
+  // A suggestion tapped after an R2 refusal: sent as counterparty_id while the title is
+  // the one it came with (two names in one title need the choice, not a guess).
+  let chosen = null;
+  const chosenNow = () => (chosen && chosen.title === title.value.trim() ? chosen : null);
+
+  // Two names: each suggestion keeps the title and picks one. A typo: each rewrites the
+  // misspelt words with the name, and the button shows the title it would give.
+  function showFixes(suggestions) {
+    clear(fixes);
+    if (!suggestions?.length) return;
+    const current = title.value.trim();
+    const pick = suggestions.every((s) => s.title === current);
+    fixes.append(
+      h('p', { class: 'r2-fixes-prompt', id: 'r2-fixes-prompt' }, t(pick ? 'create.r2_fixes_pick' : 'create.r2_fixes_typo')),
+      h('div', { class: 'r2-fixes-list', role: 'group', 'aria-labelledby': 'r2-fixes-prompt' },
+        suggestions.map((s) => h('button', {
+          type: 'button',
+          class: 'btn btn-secondary btn-small r2-fix',
+          dataset: { counterpartyId: String(s.id) },
+          onclick: () => applyFix(s),
+        }, s.name, s.title !== current ? h('span', { class: 'r2-fix-title' }, `→ ${s.title}`) : null))),
+    );
+  }
+
+  function applyFix(s) {
+    chosen = { id: s.id, name: s.name, title: s.title };
+    title.value = s.title;
+    setFieldError(title, '');
+    clear(fixes);
+    clear(result);
+    checkTitle();
+    title.focus();
+  }
 
   function fillGroups(tpl) {
     const byDefault = groups.find((g) => g.id === tpl?.default_group_id);
@@ -73,6 +109,15 @@ export async function renderCreate(main, { isCurrent }) {
     if (!tpl) return;
     const text = title.value.trim();
     const required = tpl.counterparty_in_title;
+    const picked = chosenNow();
+    if (picked) {
+      controller?.abort();
+      const before = matched?.counterparty_id;
+      matched = { counterparty_id: picked.id, name: picked.name };
+      showHint('found', t('create.r2_chosen', { name: picked.name }));
+      if (before !== picked.id) loadSites(picked.id);
+      return;
+    }
     if (!text) {
       matched = null;
       loadSites(null);
@@ -111,6 +156,7 @@ export async function renderCreate(main, { isCurrent }) {
   title.addEventListener('input', () => {
     setFieldError(title, '');
     clear(result);
+    clear(fixes);
     clearTimeout(timer);
     timer = setTimeout(checkTitle, 250);
   });
@@ -129,6 +175,7 @@ export async function renderCreate(main, { isCurrent }) {
     if (site.value) body.site_id = Number(site.value);
     if (group.value) body.group_id = Number(group.value);
     if (assignee.value) body.assignee_id = Number(assignee.value);
+    if (chosenNow()) body.counterparty_id = chosenNow().id;
     submit.disabled = true;
     const outcome = await outbox.perform({ kind: 'create', taskId: null, action: 'create', path: '/api/tasks', body });
     submit.disabled = false;
@@ -145,6 +192,7 @@ export async function renderCreate(main, { isCurrent }) {
     const at = /^R2\b/.test(error.detail || '') ? title : /^R1\b/.test(error.detail || '') ? tplSelect : null;
     if (at) {
       setFieldError(at, error.detail);
+      if (at === title) showFixes(error.extra?.suggestions);
       result.append(errorBox({ detail: t('create.see_field', { field: at === title ? t('create.title') : t('create.template') }) }, { title: t('create.failed') }));
       at.focus();
     } else {

@@ -141,10 +141,16 @@ async def _resolve_counterparty(
             },
         )
     suggestions = await clients.suggest_counterparties(title)
-    guess = " or ".join(f"«{s.title}»" for s in suggestions)
+    if suggestions:
+        guess = " or ".join(f"«{s.title}»" for s in suggestions)
+        detail = f"no known counterparty found in the title {title!r}; did you mean {guess}?"
+    else:
+        detail = (
+            f"no known counterparty found in the title. {_r2_hint(title)[0].upper()}"
+            f"{_r2_hint(title)[1:]}"
+        )
     raise RuleViolation(
-        f"no known counterparty found in the title{f'; did you mean {guess}?' if guess else '.'} "
-        f"{_r2_hint(title)[0].upper()}{_r2_hint(title)[1:]}; or create the counterparty first",
+        f"{detail} Or create the counterparty first",
         rule="R2",
         extra={"rule": "R2", "suggestions": msgspec.to_builtins(suggestions)},
     )
