@@ -10,6 +10,7 @@ from arq.connections import RedisSettings
 
 from jobs.dispatch import ArqDispatcher
 from jobs.documents import render_documents
+from jobs.imap import poll_mailboxes
 from jobs.maintenance import sweep_maintenance
 from jobs.notify import deliver_notification, sweep_notifications
 from jobs.serializer import deserialize, serialize
@@ -60,6 +61,8 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         cron_jobs=[
             # every minute, once across all workers (unique): SLA automations and returns
             cron(sweep_sla, second={0}, unique=True, run_at_startup=True),
+            # every minute when NARYAD_IMAP_URL is set: client mail waiting at the provider
+            *([cron(poll_mailboxes, second={15}, unique=True)] if settings.imap_url else []),
             # every minute: tasks of planned maintenance (exactly once per occurrence)
             cron(sweep_maintenance, second={30}, unique=True, run_at_startup=True),
             cron(

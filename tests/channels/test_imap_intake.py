@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from channel_fakes import DbFault, client_mail, free_port, mail_env
 from naryad_harness import ROOT, Backend
@@ -642,3 +643,27 @@ async def test_idle_takes_new_mail_at_once_and_polling_mailboxes_too(
     run.stop()
     assert await Task.count() == 2
     assert "task_created: 1" in run.text()
+
+
+async def test_the_worker_polls_the_mailboxes_when_configured(
+    mb: Backend, dovecot: Dovecot
+) -> None:
+    from jobs.imap import poll_mailboxes
+    from jobs.worker import build_worker
+
+    redis = os.environ.get("NARYAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    await mb.counterparty("Ромашка", email_domains=["romashka.ru"])
+    await channels.seed_default_addresses("naryad.test")
+    box = Box(dovecot)
+    with_imap = msgspec.structs.replace(_settings(mb, box.url), redis_url=redis)
+    without = msgspec.structs.replace(with_imap, imap_url=None)
+    with _installed(with_imap):
+        names = {job.name for job in build_worker(without).cron_jobs}
+        assert not any("poll_mailboxes" in n for n in names)
+        names = {job.name for job in build_worker(with_imap).cron_jobs}
+        assert any("poll_mailboxes" in n for n in names)
+        # the job itself: one pass over every mailbox
+        await asyncio.to_thread(box.append, client_mail("Касса не печатает", "Ошибка 3969"))
+        assert await poll_mailboxes({}) == {"task_created": 1}
+        assert await poll_mailboxes({}) == {}
+    assert await Task.count() == 1
