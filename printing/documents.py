@@ -87,6 +87,28 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"signature image is {width}x{height} pixels, too large")
 
 
+class EquipmentLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of the client's equipment the work is about."""
+
+    kind: ShortText
+    model: ShortText
+    serial: ShortText = ""
+
+    def __post_init__(self) -> None:
+        enforce_lengths(self)
+
+
+class ChecklistLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A checklist item and what was recorded for it ("" while open)."""
+
+    text: ShortText
+    required: bool = False
+    value: ShortText = ""
+
+    def __post_init__(self) -> None:
+        enforce_lengths(self)
+
+
 class TaskDocument(msgspec.Struct, frozen=True, kw_only=True):
     """Everything printed on a work order («заказ-наряд») or a completion act («акт»)."""
 
@@ -115,6 +137,9 @@ class TaskDocument(msgspec.Struct, frozen=True, kw_only=True):
     language: Language = "ru"
     # Aware datetimes are shown in this zone; naive ones are taken as already local.
     timezone: ShortText = "Europe/Moscow"
+    # The equipment worked on (both forms) and the checklist (the work order).
+    equipment: Annotated[list[EquipmentLine], msgspec.Meta(max_length=MAX_LINES)] = []
+    checklist: Annotated[list[ChecklistLine], msgspec.Meta(max_length=MAX_LINES)] = []
 
     def __post_init__(self) -> None:
         enforce_lengths(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 from naryad_harness import ROOT, Backend, Server, _clean
+from pypdf import PdfReader
 
 from server.lib.actor import Actor
 from server.maintenance import service as maintenance
@@ -268,6 +270,20 @@ async def test_the_sweep_creates_each_visit_once_lead_days_ahead(
         f"{url}/{volts['id']}", json={"value": None}, headers=ivanov["headers"]
     )
     assert resp.status_code == 409  # a finished visit's checklist stays as it was
+
+    # The work order lists the equipment with its serial and the checklist; the act, the
+    # equipment.
+    for form, expected in (
+        ("work-order", ["АТОЛ", "Заводской №", "Напряжение, В", "221.5", "Чек-лист"]),
+        ("completion-act", ["АТОЛ", "Заводской №"]),
+    ):
+        resp = await backend.http.get(
+            f"/api/tasks/{task['id']}/{form}.pdf", headers=admin["headers"]
+        )
+        assert resp.status_code == 200, resp.text
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(resp.content)).pages)
+        for fragment in expected:
+            assert fragment in text, (form, fragment)
 
     # The next month is created when its day comes, once.
     second = dt.date.fromisoformat(items[1]["date"]) - dt.timedelta(days=3)

@@ -21,18 +21,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from functools import cache
-from typing import Final, get_args
+from typing import Any, Final, get_args
 
 import msgspec
 import weasyprint
 
-from printing.documents import Company, Language, Signature, SpecLine, TaskDocument
+from printing.documents import (
+    ChecklistLine,
+    Company,
+    EquipmentLine,
+    Language,
+    Signature,
+    SpecLine,
+    TaskDocument,
+)
 from printing.fetcher import PACKAGE_ROOT
 from printing.render import KINDS, Kind, RenderTimeout, render_async
 from server.clients.tables import Contact, Counterparty
 from server.lib import clock
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, DomainError, InvalidInput, NotFound
+from server.maintenance import checklists
 from server.pricing import service, signatures
 from server.pricing.tables import StoredDocument
 from server.settings import Settings
@@ -169,7 +178,24 @@ async def build_document(task: TaskOut, language: Language, config: DocumentConf
         link_url=task_link(config.public_url, task.id),
         language=language,
         timezone=company.print_timezone,
+        equipment=[
+            EquipmentLine(kind=_clip(e.kind), model=_clip(e.model), serial=_clip(e.serial))
+            for e in task.equipment
+        ],
+        checklist=[
+            ChecklistLine(text=_clip(i.text), required=i.required, value=_clip(_printed(i.value)))
+            for i in (await checklists.task_checklist_unchecked(task.id)).items
+        ],
     )
+
+
+def _printed(value: Any) -> str:
+    """A checklist value as printed: a tick, a number, a text, a photo's number."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "✓"
+    return str(value)
 
 
 @cache
