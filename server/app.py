@@ -16,12 +16,13 @@ from server import db, subscribers
 from server import settings as process_settings
 from server.accounts.auth import TokenAuthMiddleware
 from server.accounts.controller import AuthController, DirectoryAccountsController
+from server.accounts.lockouts_controller import LockoutsController
 from server.assets.controller import EquipmentController, TaskEquipmentController
 from server.attachments.controller import AttachmentsController
 from server.channels.controller import ChannelsController, ContactMailController
 from server.clients.controller import ClientsController
 from server.contracts.controller import ContractsController, LabourController
-from server.lib import background
+from server.lib import background, passwords, ratelimit
 from server.lib.boundary import boundary_middleware, json_body_middleware
 from server.lib.errors import EXCEPTION_HANDLERS, internal_error_handler
 from server.lib.guards import PUBLIC, PUBLIC_PATHS
@@ -76,6 +77,21 @@ async def _jobs(settings: Settings) -> AsyncIterator[None]:
         await runner.close()
 
 
+@contextlib.asynccontextmanager
+async def _logins(settings: Settings) -> AsyncIterator[None]:
+    """Password hashing threads, and where failed logins are counted: Redis when there is
+    one (shared by every API process), else this process."""
+    passwords.configure(settings.password_hash_threads)
+    store = ratelimit.RedisStore(settings.redis_url) if settings.redis_url else None
+    throttle = ratelimit.LoginThrottle.from_settings(settings, store)
+    ratelimit.install(throttle)
+    try:
+        yield
+    finally:
+        ratelimit.install(None)
+        await throttle.close()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = process_settings.install(settings or Settings.from_env())
     subscribers.install()
@@ -84,7 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with db.connection_pool(engine), _jobs(settings):
+        async with db.connection_pool(engine), _jobs(settings), _logins(settings):
             log.info(
                 "naryad started",
                 database=engine.engine_type,
@@ -95,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             AuthController,
+            LockoutsController,
             DirectoryAccountsController,
             ClientsController,
             TemplatesController,

@@ -71,6 +71,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     telegram_poll_timeout_s: int = 25
     log_level: str = "INFO"
     log_format: str = "console"
+    # Failed logins (server/lib/ratelimit.py): this many within the window lock the account
+    # (or the client address) out; each further lockout within a day is twice as long.
+    # 0 switches that limit off.
+    login_max_failures: int = 10
+    login_max_failures_per_address: int = 50
+    login_window_s: float = 900.0
+    login_lockout_s: float = 60.0
+    login_lockout_max_s: float = 3600.0
+    # argon2 hashes running at once per API process (0: half the CPUs, at least one).
+    password_hash_threads: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -29,8 +29,15 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/auth/login", status_code=200, opt=PUBLIC)
-    async def login(self, data: LoginIn, settings: Settings) -> Response[LoginOut]:
-        token, user = await service.login(data.login, data.password, settings.token_ttl_hours)
+    async def login(
+        self, data: LoginIn, settings: Settings, request: Request[Any, Any, Any]
+    ) -> Response[LoginOut]:
+        token, user = await service.login(
+            data.login,
+            data.password,
+            settings.token_ttl_hours,
+            address=request.client.host if request.client else None,
+        )
         return Response(
             LoginOut(token=token, user=user),
             cookies=[

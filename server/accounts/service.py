@@ -16,7 +16,7 @@ from server.accounts.schemas import GroupOut, UserIn, UserOut, UserPatch
 from server.accounts.tables import AuthToken, Group, Membership, User
 from server.clients import service as clients
 from server.clients.tables import Counterparty
-from server.lib import clock
+from server.lib import clock, passwords, ratelimit
 from server.lib.actor import EMPLOYEE_ROLES, Actor
 from server.lib.addresses import is_email
 from server.lib.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
@@ -338,23 +338,25 @@ async def change_own_password(actor: Actor, token: str, old: str, new: str) -> N
         await _end_sessions(actor.id, keep=token)
 
 
-async def login(login: str, password: str, ttl_hours: int) -> tuple[str, UserOut]:
+async def login(
+    login: str, password: str, ttl_hours: int, *, address: str | None = None
+) -> tuple[str, UserOut]:
+    """A session for the right password. Failures count per login and per client
+    `address`; while either is locked out the answer is 429 (server/lib/ratelimit.py).
+    The hash is checked off the event loop; unknown logins cost the same as known ones."""
+    throttle = ratelimit.login_throttle()
+    await throttle.check(login, address)
     row = (
         await User.select(User.id, User.password_hash, User.active)
         .where(User.login == login)
         .first()
     )
-    valid = False
-    if row is not None and row["active"]:
-        try:
-            valid = _hasher.verify(row["password_hash"], password)
-        except (VerificationError, InvalidHashError):
-            valid = False
-    else:
-        # Spend the same time on unknown logins, so timing does not reveal which exist.
-        _hasher.hash(password)
+    stored = row["password_hash"] if row is not None and row["active"] else None
+    valid = await passwords.verify_password(stored, password)
     if not valid or row is None:
+        await throttle.failed(login, address)
         raise AuthFailed("wrong login or password")
+    await throttle.succeeded(login)
     token = secrets.token_urlsafe(32)
     now = clock.now()
     async with db.transaction():
