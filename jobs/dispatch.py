@@ -17,7 +17,9 @@ from typing import Any
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
-from jobs.documents import JOBS
+from jobs.documents import JOBS as DOCUMENT_JOBS
+from jobs.geocoding import GEOCODING_SWEEP_SECONDS, sweep_geocoding
+from jobs.geocoding import JOBS as GEOCODING_JOBS
 from jobs.maintenance import MAINTENANCE_SWEEP_SECONDS, sweep_maintenance
 from jobs.serializer import deserialize, serialize
 from jobs.sla import SLA_SWEEP_SECONDS, sweep_sla
@@ -27,6 +29,8 @@ from server.settings import Settings
 
 log = get_logger("naryad.jobs")
 DELIVER = "deliver_notification"
+# what InProcessJobs may run by name (arq workers list them in WorkerSettings.functions)
+JOBS = {**DOCUMENT_JOBS, **GEOCODING_JOBS}
 
 
 def notification_job_id(notification_id: int) -> str:
@@ -84,6 +88,7 @@ class InProcessJobs:
         self._sweeper: asyncio.Task[None] | None = None
         self._sla: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._geocoding: asyncio.Task[None] | None = None
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         # A fresh context: a job must never inherit the caller's database transaction or
@@ -111,6 +116,7 @@ class InProcessJobs:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         self._sla = asyncio.create_task(self._sla_forever())
         self._maintenance = asyncio.create_task(self._maintenance_forever())
+        self._geocoding = asyncio.create_task(self._geocoding_forever())
 
     async def _sla_forever(self) -> None:
         while True:
@@ -128,6 +134,14 @@ class InProcessJobs:
                 log.warning("maintenance sweep failed", error=repr(exc))
             await asyncio.sleep(MAINTENANCE_SWEEP_SECONDS)
 
+    async def _geocoding_forever(self) -> None:
+        while True:
+            try:
+                await sweep_geocoding()
+            except Exception as exc:  # the next minute tries again
+                log.warning("geocoding sweep failed", error=repr(exc))
+            await asyncio.sleep(GEOCODING_SWEEP_SECONDS)
+
     async def _sweep_forever(self) -> None:
         while True:
             try:
@@ -137,7 +151,7 @@ class InProcessJobs:
             await asyncio.sleep(self.settings.notify_sweep_s)
 
     async def close(self) -> None:
-        for loop in (self._sweeper, self._sla, self._maintenance):
+        for loop in (self._sweeper, self._sla, self._maintenance, self._geocoding):
             if loop is not None:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -10,6 +10,7 @@ from arq.connections import RedisSettings
 
 from jobs.dispatch import ArqDispatcher
 from jobs.documents import render_documents
+from jobs.geocoding import geocode_site, sweep_geocoding
 from jobs.imap import poll_mailboxes
 from jobs.maintenance import sweep_maintenance
 from jobs.notify import deliver_notification, sweep_notifications
@@ -57,7 +58,7 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
 
     # Job timeout above the SMTP/HTTP timeouts (a third of the lease), below the lease.
     return Worker(
-        functions=[deliver_notification, render_documents],
+        functions=[deliver_notification, render_documents, geocode_site],
         cron_jobs=[
             # every minute, once across all workers (unique): SLA automations and returns
             cron(sweep_sla, second={0}, unique=True, run_at_startup=True),
@@ -65,6 +66,8 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             *([cron(poll_mailboxes, second={15}, unique=True)] if settings.imap_url else []),
             # every minute: tasks of planned maintenance (exactly once per occurrence)
             cron(sweep_maintenance, second={30}, unique=True, run_at_startup=True),
+            # every minute: geocoding retries after an outage, kicks lost before the queue
+            cron(sweep_geocoding, second={45}, unique=True, run_at_startup=False),
             cron(
                 sweep_notifications,
                 second=_sweep_seconds(settings),

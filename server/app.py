@@ -22,18 +22,19 @@ from server.attachments.controller import AttachmentsController
 from server.channels.controller import ChannelsController, ContactMailController
 from server.clients.controller import ClientsController
 from server.contracts.controller import ContractsController, LabourController
+from server.dispatch.controller import DispatchController
 from server.lib import background, passwords, ratelimit
 from server.lib.boundary import boundary_middleware, json_body_middleware
 from server.lib.errors import EXCEPTION_HANDLERS, internal_error_handler
 from server.lib.guards import PUBLIC, PUBLIC_PATHS
 from server.lib.logs import configure_logging, get_logger
+from server.lib.request_log import request_log_middleware
+from server.lib.security_headers import add_security_headers
 from server.maintenance.controller import (
     ChecklistController,
     MaintenanceCalendarController,
     MaintenancePlansController,
 )
-from server.lib.request_log import request_log_middleware
-from server.lib.security_headers import add_security_headers
 from server.notifications import service as notifications
 from server.notifications.controller import NotificationsController
 from server.pricing.controller import PriceListController, TaskPrintController
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MaintenancePlansController,
             MaintenanceCalendarController,
             ChecklistController,
+            DispatchController,
             create_static_files_router(
                 path="/", directories=[PWA_DIR], html_mode=True, include_in_schema=False, opt=PUBLIC
             ),

@@ -25,5 +25,6 @@ APP_REGISTRY = AppRegistry(
         "server.assets.piccolo_app",
         "server.contracts.piccolo_app",
         "server.maintenance.piccolo_app",
+        "server.dispatch.piccolo_app",
     ]
 )

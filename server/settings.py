@@ -31,6 +31,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     telegram_webhook_secret: str | None = None
     inbound_email_secret: str | None = None
     geocoder_url: str | None = None
+    # Geocoding (server/dispatch): who we say we are to the geocoder, at most one request
+    # per geocoder_min_delay_s (Nominatim's policy: 1/s), how long one may take, and when a
+    # site whose geocoding failed is tried again (doubling up to a day).
+    geocoder_user_agent: str = "Naryad field service (https://github.com/naryad)"
+    geocoder_min_delay_s: float = 1.0
+    geocoder_timeout_s: float = 10.0
+    geocoder_retry_s: float = 900.0
+    # The dispatch board's map tiles (an empty value: the board is a list only) and the day
+    # route's rough ETA: the average speed over straight-line distances, and which app the
+    # route link opens (yandex or google).
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tile_attribution: str = "© OpenStreetMap contributors"
+    route_speed_kmh: float = 25.0
+    route_navigator: str = "yandex"
     token_ttl_hours: int = 24 * 30
     # A check-in farther than this from the site's coordinates is kept but flagged.
     checkin_radius_m: float = 500.0
@@ -100,6 +114,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("NARYAD_SMTP_TLS must be one of: none, starttls, tls")
         if settings.log_format not in {"console", "json"}:
             raise SettingsError("NARYAD_LOG_FORMAT must be 'console' or 'json'")
+        if settings.route_navigator not in {"yandex", "google"}:
+            raise SettingsError("NARYAD_ROUTE_NAVIGATOR must be 'yandex' or 'google'")
+        if not (settings.route_speed_kmh > 0 and settings.geocoder_timeout_s > 0):
+            raise SettingsError(
+                "NARYAD_ROUTE_SPEED_KMH and NARYAD_GEOCODER_TIMEOUT_S must be positive"
+            )
         if not settings.print_timeout_s > 0:
             raise SettingsError("NARYAD_PRINT_TIMEOUT_S must be a positive number of seconds")
         if not settings.imap_poll_s > 0 or settings.imap_max_attempts < 1:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from server.assets import subscribers as asset_subscribers
 from server.channels import subscribers as channel_subscribers
 from server.contracts import subscribers as contract_subscribers
+from server.dispatch import subscribers as dispatch_subscribers
 from server.lib import events
 from server.maintenance import subscribers as maintenance_subscribers
 from server.notifications import subscribers as notification_subscribers
@@ -23,6 +24,7 @@ MODULES = (
     asset_subscribers,
     contract_subscribers,
     maintenance_subscribers,
+    dispatch_subscribers,
 )
 
 

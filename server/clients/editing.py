@@ -15,7 +15,7 @@ from piccolo.table import Table
 from server import db
 from server.clients import names
 from server.clients import service as clients
-from server.clients.events import ContactsMerged
+from server.clients.events import ContactsMerged, SiteSaved
 from server.clients.schemas import (
     ContactOut,
     ContactPatch,
@@ -264,4 +264,16 @@ async def update_site(site_id: int, patch: SitePatch) -> SiteOut:
             changes[Site.archived] = given["archived"]
         if changes:
             await Site.update(changes).where(Site.id == site_id)
+        address_changed = Site.address in changes and changes[Site.address] != row["address"]
+        point_given = "lat" in given or "lon" in given
+        if address_changed or point_given:
+            await events.emit(
+                SiteSaved(
+                    site_id=site_id,
+                    created=False,
+                    address_changed=address_changed,
+                    point_given=point_given,
+                    at=clock.now(),
+                )
+            )
     return clients.site_out(await _one(Site, site_id, "site"))

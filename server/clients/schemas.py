@@ -108,6 +108,14 @@ class SitePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     archived: bool | Unset = UNSET
 
 
+class GeocodeCandidate(msgspec.Struct):
+    """One of the places an ambiguous address may be (server/dispatch)."""
+
+    lat: float
+    lon: float
+    display_name: str
+
+
 class SiteOut(msgspec.Struct):
     id: int
     counterparty_id: int
@@ -116,3 +124,7 @@ class SiteOut(msgspec.Struct):
     lat: float | None
     lon: float | None
     archived: bool = False
+    # pending | found | ambiguous | not_found | failed | manual (server/dispatch/geocoding.py)
+    geocode_status: str = "manual"
+    geocode_reason: str | None = None
+    geocode_candidates: list[GeocodeCandidate] = msgspec.field(default_factory=list)

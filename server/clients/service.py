@@ -10,16 +10,18 @@ from piccolo.columns.combination import Combinable
 
 from server import db
 from server.clients import names
+from server.clients.events import SiteSaved
 from server.clients.schemas import (
     ContactIn,
     ContactOut,
     CounterpartyIn,
     CounterpartyOut,
+    GeocodeCandidate,
     SiteIn,
     SiteOut,
 )
 from server.clients.tables import Contact, Counterparty, CounterpartyName, CounterpartyWord, Site
-from server.lib import clock
+from server.lib import clock, events
 from server.lib.addresses import is_email
 from server.lib.errors import InvalidInput, NotFound
 from server.lib.search import contains_pattern
@@ -323,14 +325,18 @@ async def create_site(data: SiteIn) -> SiteOut:
             created_at=clock.now(),
         )
         await row.save()
-    return SiteOut(
-        id=row.id,
-        counterparty_id=data.counterparty_id,
-        name=row.name,
-        address=row.address,
-        lat=row.lat,
-        lon=row.lon,
-    )
+        await events.emit(
+            SiteSaved(
+                site_id=row.id,
+                created=True,
+                address_changed=True,
+                point_given=data.lat is not None,
+                at=row.created_at,
+            )
+        )
+        saved = await Site.select().where(Site.id == row.id).first().output(load_json=True)
+    assert saved is not None
+    return site_out(saved)
 
 
 async def list_sites(
@@ -353,7 +359,19 @@ def site_out(r: dict[str, Any]) -> SiteOut:
         lat=r["lat"],
         lon=r["lon"],
         archived=bool(r["archived"]),
+        geocode_status=r.get("geocode_status") or "manual",
+        geocode_reason=r.get("geocode_reason"),
+        geocode_candidates=msgspec.convert(
+            _json_list(r.get("geocode_candidates")), list[GeocodeCandidate]
+        ),
     )
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A JSON column as a list, whether or not the select decoded it."""
+    if isinstance(value, str):
+        value = msgspec.json.decode(value)
+    return list(value or [])
 
 
 async def require_counterparty(counterparty_id: int) -> None:

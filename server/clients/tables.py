@@ -78,3 +78,14 @@ class Site(Table, tablename="sites"):
     lon = DoublePrecision(null=True, default=None)
     archived = Boolean(default=False)
     created_at = Timestamptz()
+    # Geocoding of the address (server/dispatch): pending, found, ambiguous (candidates to
+    # choose from), not_found, failed (geocode_reason; tried again at geocode_retry_at) or
+    # manual (the point was set by hand, or no geocoder is configured). geocode_query is the
+    # normalised address the status belongs to: a result for an older address is dropped.
+    geocode_status = Varchar(length=20, default="manual")
+    geocode_reason = Text(null=True, default=None)
+    geocode_candidates = JSON(default=[])
+    geocode_query = Text(null=True, default=None)
+    geocode_attempts = Integer(default=0)
+    geocode_retry_at = Timestamptz(null=True, default=None, index=True)
+    geocoded_at = Timestamptz(null=True, default=None)

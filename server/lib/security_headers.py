@@ -9,8 +9,13 @@ service worker and manifest. Nobody may frame it. The API's documentation pages 
 
 from __future__ import annotations
 
+import functools
+from urllib.parse import urlsplit
+
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
+
+from server import settings as process_settings
 
 PWA_POLICY = "; ".join(
     [
@@ -29,6 +34,24 @@ PWA_POLICY = "; ".join(
     ]
 )
 DOCS_POLICY = "frame-ancestors 'none'"
+
+
+@functools.cache
+def _with_tiles(tile_url: str) -> str:
+    """The dispatch board's map tiles (NARYAD_MAP_TILE_URL) are images from their host."""
+    parts = urlsplit(tile_url.replace("{s}", "*"))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return PWA_POLICY
+    origin = f"{parts.scheme}://{parts.netloc.replace('{', '').replace('}', '')}"
+    return PWA_POLICY.replace("img-src 'self' data: blob:", f"img-src 'self' data: blob: {origin}")
+
+
+def _pwa_policy() -> str:
+    try:
+        tile_url = process_settings.current().map_tile_url
+    except RuntimeError:  # settings not installed (a bare app in a unit test)
+        return PWA_POLICY
+    return _with_tiles(tile_url) if tile_url else PWA_POLICY
 
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -51,4 +74,4 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
             headers[name] = value
     if "Content-Security-Policy" not in headers:
         docs = _is_docs_page(scope.get("path", ""))
-        headers["Content-Security-Policy"] = DOCS_POLICY if docs else PWA_POLICY
+        headers["Content-Security-Policy"] = DOCS_POLICY if docs else _pwa_policy()
