@@ -42,6 +42,8 @@ const SHELL = [
   '/js/signature.js',
   '/js/storage.js',
   '/js/task.js',
+  '/js/taskwork.js',
+  '/js/service.js',
   '/js/ui.js',
   '/js/workflow.js',
 ];

@@ -14,6 +14,7 @@ import { renderCreate } from './create.js';
 import { renderDashboard } from './dashboard.js';
 import { renderOutbox } from './outbox-view.js';
 import { renderProfile } from './profile.js';
+import { renderService } from './service.js';
 
 const API_CACHE = 'naryad-api';
 const LAST_USER_KEY = 'naryad.lastUser';
@@ -29,6 +30,7 @@ const ROUTES = [
   { pattern: /^\/dashboard$/, render: renderDashboard },
   { pattern: /^\/outbox$/, render: renderOutbox },
   { pattern: /^\/me$/, render: renderProfile },
+  { pattern: /^\/service$/, render: renderService },
 ];
 
 function navItems() {
@@ -38,6 +40,7 @@ function navItems() {
   items.push(['#/tasks', 'nav.tasks']);
   if (hasRole('office', 'admin', 'engineer')) items.push(['#/new', 'nav.new']);
   if (hasRole('office', 'admin')) items.push(['#/dashboard', 'nav.dashboard']);
+  if (hasRole('office', 'admin')) items.push(['#/service', 'service.nav']);
   items.push(['#/me', 'nav.me']);
   return items;
 }

@@ -6,6 +6,7 @@ import { OfflineError, get, query, request } from './api.js';
 import { clear, replace, field, h, setFieldError } from './dom.js';
 import { t } from './i18n.js';
 import * as outbox from './outbox.js';
+import { equipmentPicker } from './taskwork.js';
 import { session, template, templateName } from './session.js';
 import { errorBox, infoBox, pageTitle } from './ui.js';
 import { navigate } from './app.js';
@@ -24,6 +25,7 @@ export async function renderCreate(main, { isCurrent }) {
   const hint = h('div', { class: 'r2-hint', id: 'r2-hint', 'aria-live': 'polite' });
   const fixes = h('div', { class: 'r2-fixes', id: 'r2-fixes' });
   const description = h('textarea', { name: 'description', id: 'new-description', rows: 5 });
+  const equipment = equipmentPicker();
   const site = h('select', { name: 'site_id', id: 'new-site', disabled: true }, h('option', { value: '' }, t('create.no_site')));
   const group = h('select', { name: 'group_id', id: 'new-group' });
   const assignee = h('select', { name: 'assignee_id', id: 'new-assignee' },
@@ -38,6 +40,7 @@ export async function renderCreate(main, { isCurrent }) {
     fixes,
     field(t('create.description'), description),
     field(t('create.site'), site),
+    field(t('work.equipment'), equipment.element),
     field(t('create.group'), group),
     field(t('create.assignee'), assignee),
     submit);
@@ -90,6 +93,7 @@ export async function renderCreate(main, { isCurrent }) {
   async function loadSites(counterpartyId) {
     replace(site, h('option', { value: '' }, t('create.no_site')));
     site.disabled = true;
+    equipment.load(counterpartyId);
     if (!counterpartyId) return;
     try {
       const rows = await get(`/api/sites${query({ counterparty: counterpartyId })}`);
@@ -173,6 +177,7 @@ export async function renderCreate(main, { isCurrent }) {
     const body = { template: tpl.code, title: title.value.trim() };
     if (description.value.trim()) body.description = description.value.trim();
     if (site.value) body.site_id = Number(site.value);
+    if (equipment.ids().length) body.equipment_ids = equipment.ids();
     if (group.value) body.group_id = Number(group.value);
     if (assignee.value) body.assignee_id = Number(assignee.value);
     if (chosenNow()) body.counterparty_id = chosenNow().id;

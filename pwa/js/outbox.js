@@ -139,7 +139,7 @@ async function pass() {
     }
     try {
       const resp = await request(entry.path, {
-        method: 'POST',
+        method: entry.method || 'POST',
         body: entry.body,
         idempotencyKey: entry.key,
         ifMatch: entry.ifMatch,

@@ -6,6 +6,7 @@ import { OfflineError, get, request } from './api.js';
 import { replace, field, h } from './dom.js';
 import { formatDateTime, t } from './i18n.js';
 import * as outbox from './outbox.js';
+import { equipmentList, workSection } from './taskwork.js';
 import { browser, hasEndpoint } from './features.js';
 import { hasRole, session, template, templateName } from './session.js';
 import { actionsOf, predictAfterQueued } from './workflow.js';
@@ -102,6 +103,12 @@ export async function renderTask(main, { id, isCurrent }) {
   // --- actions ------------------------------------------------------------------------
 
   /** The server's task, or while actions on it wait in the outbox, the task after them. */
+  // Issue 16: the checklist and labour time (the holder and the office fill them).
+  const work = workSection(id, {
+    canWork: () => Boolean(state.task) && (view().assignee?.id === me.id || hasRole('office', 'admin')) && !['done', 'completed', 'cancelled'].includes(view().status),
+  });
+  work.refresh();
+
   function view() {
     const pending = state.entries.filter((e) => e.state === 'pending');
     if (!pending.length) return state.task;
@@ -482,6 +489,8 @@ export async function renderTask(main, { id, isCurrent }) {
               detailsList(task),
               task.description ? h('div', { class: 'description' }, h('h3', {}, t('task.description')), h('p', { class: 'pre' }, task.description)) : null,
               task.completed_works && !checking ? h('div', { class: 'works' }, h('h3', {}, t('task.completed_works')), h('p', { class: 'pre' }, task.completed_works)) : null),
+            equipmentList(task),
+            work.element,
             doneForm(task, tpl),
             checkerPanel(task),
             hasRole('office', 'admin', 'checker', 'engineer') ? officePanel(task) : null,
@@ -496,6 +505,7 @@ export async function renderTask(main, { id, isCurrent }) {
   }
 
   async function refresh() {
+    work.refresh();
     await Promise.all([loadTask(), loadSide(), photos.refresh()]);
     state.entries = await outbox.entriesFor(id);
     await loadUsers();
