@@ -24,6 +24,7 @@ const SHELL = [
   '/i18n/ru.json',
   '/i18n/en.json',
   '/js/api.js',
+  '/js/dispatch.js',
   '/js/app.js',
   '/js/create.js',
   '/js/dashboard.js',

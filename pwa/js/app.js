@@ -14,6 +14,7 @@ import { renderCreate } from './create.js';
 import { renderDashboard } from './dashboard.js';
 import { renderOutbox } from './outbox-view.js';
 import { renderProfile } from './profile.js';
+import { renderBoard, renderRoute, startLocationSharing } from './dispatch.js';
 import { renderService } from './service.js';
 
 const API_CACHE = 'naryad-api';
@@ -30,6 +31,8 @@ const ROUTES = [
   { pattern: /^\/dashboard$/, render: renderDashboard },
   { pattern: /^\/outbox$/, render: renderOutbox },
   { pattern: /^\/me$/, render: renderProfile },
+  { pattern: /^\/dispatch$/, render: renderBoard },
+  { pattern: /^\/route$/, render: renderRoute },
   { pattern: /^\/service$/, render: renderService },
 ];
 
@@ -40,6 +43,8 @@ function navItems() {
   items.push(['#/tasks', 'nav.tasks']);
   if (hasRole('office', 'admin', 'engineer')) items.push(['#/new', 'nav.new']);
   if (hasRole('office', 'admin')) items.push(['#/dashboard', 'nav.dashboard']);
+  if (hasRole('office', 'admin')) items.push(['#/dispatch', 'nav.dispatch']);
+  if (hasRole('engineer')) items.push(['#/route', 'nav.route']);
   if (hasRole('office', 'admin')) items.push(['#/service', 'service.nav']);
   items.push(['#/me', 'nav.me']);
   return items;
@@ -188,6 +193,7 @@ export async function startSession(user) {
   await loadTemplates();
   renderShell();
   outbox.flush();
+  if (hasRole('engineer')) startLocationSharing();
   const { subscribe } = await import('./push.js');
   subscribe({ ask: false });
 }

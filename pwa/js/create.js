@@ -99,6 +99,8 @@ export async function renderCreate(main, { isCurrent }) {
       const rows = await get(`/api/sites${query({ counterparty: counterpartyId })}`);
       site.append(...rows.map((s) => h('option', { value: String(s.id) }, `${s.name} — ${s.address}`)));
       site.disabled = rows.length === 0;
+      // The only site is the one the server would link anyway (server/dispatch/subscribers.py).
+      if (rows.length === 1) site.value = String(rows[0].id);
     } catch {
       /* offline: the site can be set later */
     }

@@ -41,6 +41,16 @@ def geo_env(nominatim: FakeNominatim) -> dict[str, str]:
     }
 
 
+async def _geo_backend(
+    kind: str, url: str, servers: dict[str, Server], nominatim: FakeNominatim
+) -> Backend:
+    await _clean(url)
+    nominatim.reset()
+    if kind not in servers:
+        servers[kind] = await asyncio.to_thread(Server, url, 1, geo_env(nominatim))
+    return Backend(kind, url, servers[kind])
+
+
 @pytest.fixture(params=["postgres", "sqlite"])
 async def geo(
     request: pytest.FixtureRequest,
@@ -51,11 +61,19 @@ async def geo(
 ) -> AsyncIterator[Backend]:
     kind = request.param
     url = pg_url if kind == "postgres" else sqlite_url
-    await _clean(url)
-    nominatim.reset()
-    if kind not in geo_servers:
-        geo_servers[kind] = await asyncio.to_thread(Server, url, 1, geo_env(nominatim))
-    b = Backend(kind, url, geo_servers[kind])
+    b = await _geo_backend(kind, url, geo_servers, nominatim)
+    try:
+        yield b
+    finally:
+        await b.http.aclose()
+
+
+@pytest.fixture
+async def geo_postgres(
+    pg_url: str, geo_servers: dict[str, Server], nominatim: FakeNominatim
+) -> AsyncIterator[Backend]:
+    """The same on PostgreSQL only (the browser test: one engine is enough there)."""
+    b = await _geo_backend("postgres", pg_url, geo_servers, nominatim)
     try:
         yield b
     finally:
