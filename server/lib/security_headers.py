@@ -53,6 +53,7 @@ def _pwa_policy() -> str:
         return PWA_POLICY
     return _with_tiles(tile_url) if tile_url else PWA_POLICY
 
+
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
