@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import time
 from typing import Any
 
 from arq import Worker, cron
 from arq.connections import RedisSettings
+from redis.exceptions import RedisError
 
 from jobs.dispatch import ArqDispatcher
 from jobs.documents import render_documents
@@ -26,13 +30,18 @@ from server.settings import Settings, SettingsError
 
 log = get_logger("naryad.worker")
 
+# Redis unreachable (connect refused or timed out, connection dropped): wait and start again.
+REDIS_DOWN = (OSError, RedisError, asyncio.TimeoutError)
+RECONNECT_FIRST_S = 1.0
+RECONNECT_MAX_S = 30.0
+
 
 def _sweep_seconds(settings: Settings) -> set[int]:
     step = max(1, min(60, int(settings.notify_sweep_s)))
     return set(range(0, 60, step))
 
 
-def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
+def build_worker(settings: Settings, *, burst: bool = False, handle_signals: bool = True) -> Worker:
     if not settings.redis_url:
         raise SettingsError("naryad worker needs NARYAD_REDIS_URL (without it jobs run in serve)")
     process_settings.install(settings)
@@ -51,9 +60,12 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         log.info("jobs: arq", redis=settings.redis_url, database=engine.engine_type)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        ctx["startup_sweep"].cancel()
-        await ctx["delivery"].close()
-        await dispatcher.close()
+        if "delivery" not in ctx:
+            return  # never started, or already shut down
+        ctx.pop("startup_sweep").cancel()
+        await ctx.pop("delivery").close()
+        with contextlib.suppress(*REDIS_DOWN):
+            await dispatcher.close()
         await pool_cm.__aexit__(None, None, None)
 
     # Job timeout above the SMTP/HTTP timeouts (a third of the lease), below the lease.
@@ -75,7 +87,8 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
                 run_at_startup=False,
             ),
         ],
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        # arq tries a few times itself; run_worker() retries for as long as it takes.
+        redis_settings=_redis_settings(settings.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=settings.notify_concurrency,
@@ -87,11 +100,71 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         burst=burst,
         job_serializer=serialize,
         job_deserializer=deserialize,
-        handle_signals=True,
+        handle_signals=handle_signals,
     )
+
+
+def _redis_settings(url: str) -> RedisSettings:
+    redis = RedisSettings.from_dsn(url)
+    redis.conn_retries, redis.conn_retry_delay = 2, 1
+    return redis
+
+
+async def _close(worker: Worker) -> None:
+    """arq's close, and our shutdown even when Redis is gone and arq cannot say goodbye."""
+    try:
+        await worker.close()
+    except (*REDIS_DOWN, asyncio.CancelledError) as exc:
+        log.debug("worker closed without Redis", error=repr(exc))
+    if worker.on_shutdown is not None:
+        await worker.on_shutdown(worker.ctx)
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the worker until `stop` is set. When Redis cannot be reached — at start or later —
+    log it, wait (1 s, doubling up to 30 s) and start again instead of exiting."""
+    delay = RECONNECT_FIRST_S
+    attempt = 0
+    while not stop.is_set():
+        worker = build_worker(settings, handle_signals=False)
+        started = time.monotonic()
+        running = asyncio.ensure_future(worker.async_run())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not running.done():
+            running.cancel()
+        with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
+            await running
+        failure = None if running.cancelled() else running.exception()
+        await _close(worker)
+        if stop.is_set() or (failure is None and not running.cancelled()):
+            return
+        if not isinstance(failure, REDIS_DOWN):
+            raise failure if failure else RuntimeError("the worker stopped unexpectedly")
+        if time.monotonic() - started > 60:
+            delay, attempt = RECONNECT_FIRST_S, 0  # it had been running: a fresh outage
+        attempt += 1
+        log.warning(
+            "redis unreachable; the worker starts again",
+            redis=settings.redis_url,
+            attempt=attempt,
+            in_s=delay,
+            error=repr(failure),
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, RECONNECT_MAX_S)
 
 
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
-    worker = build_worker(settings)
-    worker.run()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())
