@@ -280,6 +280,50 @@ def telegram_set_webhook() -> None:
     click.echo(f"webhook set: {settings.public_url.rstrip('/')}/api/channels/telegram/webhook")
 
 
+@telegram.command("poll")
+@click.option("--once", is_flag=True, help="Handle the updates waiting now, then exit.")
+@click.option(
+    "--delete-webhook",
+    is_flag=True,
+    help="Remove a webhook set earlier (Telegram refuses polling while one is set).",
+)
+def telegram_poll(once: bool, delete_webhook: bool) -> None:
+    """Take the bot's updates with getUpdates long polling, for installations without a
+    public HTTPS address for the webhook.
+
+    Each update goes through the same handler as the webhook, exactly once across
+    restarts: the offset is stored in the database with the update it follows. One long
+    poll waits up to NARYAD_TELEGRAM_POLL_TIMEOUT_S seconds; network and Bot API errors
+    are retried with backoff. Run one poller per bot.
+    """
+    import signal
+
+    from server.channels import telegram_poll as polling
+    from server.lib.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    click.echo(f"telegram poll: {settings.telegram_api_base}{' (once)' if once else ''}")
+
+    async def go() -> Any:
+        # systemd stops with SIGTERM: finish the update in hand (and its reply), then exit.
+        stopping = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+        return await polling.poll(
+            settings, once=once, delete_webhook=delete_webhook, stopping=stopping
+        )
+
+    try:
+        counts = _run(_with_db(settings, go))
+    except polling.PollError as exc:
+        raise click.ClickException(f"telegram poll: {exc}") from exc
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return
+    if once:
+        summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing waiting"
+        click.echo(f"telegram poll: {summary}")
+
+
 @main.command("vapid-keys")
 def vapid_keys() -> None:
     """Print a new VAPID key pair for Web Push (set them as NARYAD_VAPID_*)."""
