@@ -23,7 +23,7 @@ async def _new_task(page, title: str) -> None:
     await page.get_by_role("button", name="Создать").click()
 
 
-async def test_office_fixes_a_misspelt_counterparty_with_one_tap(backend, apps):
+async def test_office_fixes_a_misspelt_counterparty_with_one_tap(backend, apps):  # noqa: F811
     crew = await _crew(backend, "office")
     app = await apps(viewport=PHONE)
     page = app.page
@@ -50,7 +50,7 @@ async def test_office_fixes_a_misspelt_counterparty_with_one_tap(backend, apps):
     assert task["title"] == "Ромашка: не печатает чек"
 
 
-async def test_office_picks_one_of_two_counterparties_with_one_tap(backend, apps):
+async def test_office_picks_one_of_two_counterparties_with_one_tap(backend, apps):  # noqa: F811
     crew = await _crew(backend, "office")
     bakery = await backend.counterparty("ООО «Пекарня Хлебница»", aliases=["Хлебница"])
     app = await apps(viewport=DESKTOP)
