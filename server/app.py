@@ -23,6 +23,7 @@ from server.channels.controller import ChannelsController, ContactMailController
 from server.clients.controller import ClientsController
 from server.contracts.controller import ContractsController, LabourController
 from server.dispatch.controller import DispatchController
+from server.kb.controller import KnowledgeBaseController, TaskArticlesController
 from server.lib import background, passwords, ratelimit
 from server.lib.boundary import boundary_middleware, json_body_middleware
 from server.lib.errors import EXCEPTION_HANDLERS, internal_error_handler
@@ -37,6 +38,11 @@ from server.maintenance.controller import (
 )
 from server.notifications import service as notifications
 from server.notifications.controller import NotificationsController
+from server.portal.controller import (
+    PortalController,
+    RatePagesController,
+    TaskRatingController,
+)
 from server.pricing.controller import PriceListController, TaskPrintController
 from server.reports.controller import ReportsController
 from server.settings import Settings
@@ -135,6 +141,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MaintenanceCalendarController,
             ChecklistController,
             DispatchController,
+            TaskRatingController,
+            PortalController,
+            RatePagesController,
+            KnowledgeBaseController,
+            TaskArticlesController,
             create_static_files_router(
                 path="/", directories=[PWA_DIR], html_mode=True, include_in_schema=False, opt=PUBLIC
             ),

@@ -26,5 +26,7 @@ APP_REGISTRY = AppRegistry(
         "server.contracts.piccolo_app",
         "server.maintenance.piccolo_app",
         "server.dispatch.piccolo_app",
+        "server.portal.piccolo_app",
+        "server.kb.piccolo_app",
     ]
 )

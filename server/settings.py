@@ -46,6 +46,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     route_speed_kmh: float = 25.0
     route_navigator: str = "yandex"
     token_ttl_hours: int = 24 * 30
+    # The client portal (server/portal): codes of templates whose tasks clients never see
+    # (comma-separated; empty: clients see every template's tasks of their company).
+    portal_hidden_templates: str = "accounting"
     # A check-in farther than this from the site's coordinates is kept but flagged.
     checkin_radius_m: float = 500.0
     # The company's timezone: what "today" and "per day" mean on the dashboard.

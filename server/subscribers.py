@@ -11,6 +11,7 @@ from server.dispatch import subscribers as dispatch_subscribers
 from server.lib import events
 from server.maintenance import subscribers as maintenance_subscribers
 from server.notifications import subscribers as notification_subscribers
+from server.portal import subscribers as portal_subscribers
 from server.pricing import subscribers as document_subscribers
 from server.sla import subscribers as sla_subscribers
 from server.tasks import subscribers as task_subscribers
@@ -25,6 +26,7 @@ MODULES = (
     contract_subscribers,
     maintenance_subscribers,
     dispatch_subscribers,
+    portal_subscribers,
 )
 
 

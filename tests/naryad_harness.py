@@ -34,6 +34,10 @@ PG_URL = os.environ.get("NARYAD_TEST_DATABASE_URL", "postgresql://postgres@127.0
 SEEDED_GROUPS = ("Бухгалтерия", "Доставка", "Выездные инженеры", "Ремонт", "Удалённая техподдержка")
 # Children first, so deleting works without cascades on SQLite.
 DATA_TABLES = (
+    "kb_task_articles",
+    "kb_articles",
+    "task_ratings",
+    "task_signoffs",
     "engineer_positions",
     "engineer_dispatch",
     "geocode_cache",

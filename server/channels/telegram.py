@@ -110,6 +110,52 @@ async def _decide(message: dict[str, Any], settings: Settings) -> tuple[str, str
     return "task_created", f"Создана задача #{task.number}: {task.title}\n{link}", task.id
 
 
+# The client bot: a client user's private message becomes a request of this template (R3:
+# create_task checks that it takes Telegram).
+CLIENT_BOT_TEMPLATE = "remote_support"
+
+
+def _is_private_text(message: dict[str, Any]) -> bool:
+    chat = message.get("chat") or {}
+    return chat.get("type") == "private" and bool((message.get("text") or "").strip())
+
+
+async def _decide_client(
+    message: dict[str, Any], settings: Settings
+) -> tuple[str, str, int | None]:
+    """(outcome, reply, task id) for a private message that is no /task command: a client
+    user's request. Public replies on the task reach them here (notifications, Telegram)."""
+    sender = message.get("from") or {}
+    user = (
+        await User.select(User.id, User.active)
+        .where(User.telegram_user_id == sender.get("id"))
+        .first()
+        if sender.get("id")
+        else None
+    )
+    actor = await accounts.actor_for_user(user["id"]) if user and user["active"] else None
+    if actor is None or not actor.is_client_only:
+        return "ignored", "", None
+    first, _, description = (message.get("text") or "").strip().partition("\n")
+    try:
+        task = await tasks.create_task(
+            actor,
+            TaskIn(
+                title=" ".join(first.split())[:TITLE_MAX],
+                template=CLIENT_BOT_TEMPLATE,
+                description=description.strip(),
+            ),
+            channel=Channel.TELEGRAM,
+        )
+    except DomainError as exc:
+        return "refused", f"Заявка не создана. {exc.detail}", None
+    return (
+        "task_created",
+        f"Заявка #{task.number} принята: {task.title}. Ответы придут сюда.",
+        task.id,
+    )
+
+
 async def send_message(settings: Settings, chat_id: int, text: str, reply_to: int | None) -> None:
     if not settings.telegram_bot_token:
         log.warning("no NARYAD_TELEGRAM_BOT_TOKEN: the reply is not sent", chat_id=chat_id)
@@ -153,6 +199,19 @@ async def handle_update(update: dict[str, Any]) -> str:
                 ),
                 name="telegram reply",
             )
+        elif isinstance(message, dict) and _is_private_text(message):
+            outcome, reply, task_id = await _decide_client(message, settings)
+            if reply:
+                await db.on_commit(
+                    partial(
+                        send_message,
+                        settings,
+                        message["chat"]["id"],
+                        reply,
+                        message.get("message_id"),
+                    ),
+                    name="telegram reply",
+                )
         await TelegramUpdate.update(
             {TelegramUpdate.outcome: outcome, TelegramUpdate.task: task_id}
         ).where(TelegramUpdate.update_id == update_id)

@@ -35,6 +35,7 @@ from server.notifications.schemas import (
     PushSubscriptionOut,
 )
 from server.notifications.tables import Notification, NotificationPreference, PushSubscription
+from server.portal import service as portal
 from server.settings import Settings
 from server.settings import current as current_settings
 from server.tasks.statuses import Status
@@ -190,6 +191,14 @@ async def _comment(task: TaskFacts, data: dict[str, Any]) -> Audience:
     # Only public comments reach clients (R6).
     if data.get("public") and task.requester_contact_id and await _mails_client(task, data):
         return Audience("client_comment", contacts=[task.requester_contact_id])
+    if data.get("public") and task.requester_user_id and await _mails_client(task, data):
+        # A client user's request (the portal, the client bot): the reply reaches them by
+        # their own channels (e-mail, Telegram, push); an employee requester hears nothing.
+        query = User.select(User.roles).where(User.id == task.requester_user_id)
+        row = await query.first().output(load_json=True)
+        roles = set((row or {}).get("roles") or [])
+        if row and roles and roles <= {"client"}:
+            return Audience("client_comment", users=[task.requester_user_id])
     return Audience("comment")
 
 
@@ -225,6 +234,9 @@ _AUDIENCES: dict[str, Callable[[TaskFacts, dict[str, Any]], Awaitable[Audience]]
     "completed_automatically": _completed,
     "comment": _comment,
     "follow_up": _follow_up,
+    # the client portal (server/portal): a low rating, a disputed completion act
+    "low_rating": _to_named("low_rating"),
+    "client_disputed": _to_named("client_disputed"),
 }
 
 
@@ -287,7 +299,15 @@ async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, 
         "body": data.get("quote") or await _comment_body(kind, data),
         # a follow-up: the completed task it continues
         "parent_number": data.get("parent_number", ""),
+        "score": data.get("score", ""),
     }
+    if audience.message == "completed":
+        # CSAT: the requester rates with one click, no login (a signed, expiring link).
+        context["rate_url"] = portal.rating_link(
+            task_id,
+            user_id=next(iter(audience.users), None),
+            contact_id=next(iter(audience.contacts), None),
+        )
     ids: list[int] = []
     if audience.contacts:
         ids += await _to_contacts(task_id, audience.message, audience.contacts, context)

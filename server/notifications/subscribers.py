@@ -7,6 +7,7 @@ from server.clients.events import ContactsMerged
 from server.lib.events import subscribe
 from server.notifications.service import notify
 from server.notifications.tables import Notification
+from server.portal.events import ClientSignedOff, RatingGiven
 from server.tasks.events import AutomationSignalled, CommentAdded, TaskCreated, TaskTransitioned
 
 
@@ -52,3 +53,19 @@ async def contact_merged(event: ContactsMerged) -> None:
     await Notification.update({Notification.contact: event.into_contact_id}).where(
         Notification.contact == event.from_contact_id
     )
+
+
+@subscribe(RatingGiven)
+async def rating_given(event: RatingGiven) -> None:
+    """A low rating (the event names the office people when it is one) tells them."""
+    if event.notify:
+        data = {"notify": event.notify, "score": event.score, "quote": event.comment}
+        await notify(event.task_id, "low_rating", event.actor_id, data)
+
+
+@subscribe(ClientSignedOff)
+async def client_signed_off(event: ClientSignedOff) -> None:
+    """A disputed completion act goes back to the office."""
+    if event.notify:
+        data = {"notify": event.notify, "quote": event.comment}
+        await notify(event.task_id, "client_disputed", event.actor_id, data)

@@ -21,7 +21,7 @@ from printing.totals import LineAmounts, line_amounts, price_lines
 from server import db
 from server.lib import clock
 from server.lib.actor import Actor
-from server.lib.errors import Conflict, InvalidInput, NotFound
+from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.pricing import fields
 from server.pricing.price_list import find_price_item
 from server.pricing.schemas import (
@@ -150,9 +150,12 @@ async def line_rows(task_id: int, line_id: int | None = None) -> list[dict[str, 
 async def get_specification(actor: Actor, task_id: int) -> SpecificationOut:
     """Lines with their amounts and the totals; visible to whoever sees the task."""
     task = await tasks.get_task(actor, task_id)
+    unlocked = await _is_unlocked(task_id)
+    if actor.is_client_only and (task.status not in CLOSED or unlocked):
+        # Clients see prices once the office has published them: the locked specification.
+        raise Forbidden(f"the specification of task #{task.number} is not published yet")
     rows = await line_rows(task_id)
     pricing = price_lines(priced_line(r) for r in rows)
-    unlocked = await _is_unlocked(task_id)
     t = pricing.totals
     return SpecificationOut(
         task_id=task_id,

@@ -16,6 +16,8 @@ from openpyxl import Workbook
 from server.lib import clock
 from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
+from server.portal import service as portal
+from server.portal.schemas import CsatOut
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskFilter, TaskOut
 from server.tasks.statuses import CLOSED, is_overdue
@@ -78,6 +80,8 @@ class Dashboard(msgspec.Struct):
     per_day: list[DayPoint]
     durations: list[Durations]
     refusals: list[RefusalCount] = msgspec.field(default_factory=list)
+    # Client ratings given in the period (server/portal): by engineer, group, counterparty.
+    csat: CsatOut | None = None
 
 
 def _p90(values: list[float]) -> float | None:
@@ -215,6 +219,7 @@ async def dashboard(
         per_day=[DayPoint(day, c, d) for day, (c, d) in per_day.items()],
         durations=durations,
         refusals=await refusals_by_reason(start, end),
+        csat=await portal.csat(start, end),
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 Id = Annotated[int, msgspec.Meta(ge=1)]
-Channel = Literal["ui", "phone", "telegram", "email"]
+Channel = Literal["ui", "phone", "telegram", "email", "portal"]
 Priority = Literal["low", "normal", "high", "urgent"]
 # PATCH bodies: a field left out stays as it is; null clears a nullable one.
 UNSET = msgspec.UNSET
@@ -78,6 +78,15 @@ class ContractRef(msgspec.Struct):
     number: str
 
 
+class TaskRating(msgspec.Struct):
+    """CSAT: the client's score of the finished work, 1 (bad) to 5 (excellent)."""
+
+    score: int
+    comment: str
+    rated_at: dt.datetime
+    by: str
+
+
 class Requester(msgspec.Struct):
     kind: Literal["user", "contact"]
     id: int
@@ -132,6 +141,8 @@ class TaskOut(msgspec.Struct):
     equipment: list[EquipmentRef] = msgspec.field(default_factory=list)
     contract: ContractRef | None = None
     outside_contract: bool = False
+    # The client's rating of the work (server/portal), on single-task reads; null until rated.
+    rating: TaskRating | None = None
 
 
 class TaskPage(msgspec.Struct):

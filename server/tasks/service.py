@@ -284,10 +284,20 @@ async def _place(
     return _Placement(group_id, assignee_id, Status.COMPLETED, accepted_at=now, completed_at=now)
 
 
+# What a client may not choose in a portal request: the office places the task.
+_CLIENT_FORBIDDEN_FIELDS = ("assignee_id", "group_id", "requester_contact_id", "status")
+
+
 def _check_creation_request(actor: Actor | None, data: TaskIn) -> str:
     """R1 and the request's own shape; returns the normalised title."""
     if actor is not None and actor.is_client_only:
-        raise Forbidden("clients cannot create tasks here; write to support by e-mail")
+        if actor.counterparty_id is None:
+            raise Forbidden("your account is linked to no company; ask support to link it")
+        for field in _CLIENT_FORBIDDEN_FIELDS:
+            if getattr(data, field) is not None:
+                raise Forbidden(f"a client request cannot set {field}: the office places it")
+        if data.completed_works or data.channel != Channel.UI:
+            raise Forbidden("a client request cannot carry completed works or a channel")
     if not data.template:
         raise RuleViolation(
             "every task needs a template: send 'template' (accounting, delivery, "
@@ -303,6 +313,36 @@ def _check_creation_request(actor: Actor | None, data: TaskIn) -> str:
             "or as 'completed' for a request already solved by phone (R9)"
         )
     return title
+
+
+async def visible_counterparties(actor: Actor) -> set[int]:
+    """A client's company and, for a chain's central office, the chain's restaurants."""
+    if actor.counterparty_id is None:
+        return set()
+    rows = await Counterparty.select(Counterparty.id).where(
+        (Counterparty.id == actor.counterparty_id) | (Counterparty.parent == actor.counterparty_id)
+    )
+    return {r["id"] for r in rows}
+
+
+async def _client_request(
+    actor: Actor, data: TaskIn, template: TemplateOut, title: str
+) -> tuple[str, int]:
+    """A portal request: the counterparty is the client's own (or a restaurant of its chain,
+    named in the title or by its site), and R2 holds: its name is put in front of the title
+    when the template needs it there and the client did not write it."""
+    assert actor.counterparty_id is not None
+    mine = await visible_counterparties(actor)
+    chosen = await _site_counterparty(data.site_id, data.counterparty_id)
+    if chosen is not None and chosen not in mine:
+        raise Forbidden("a client creates requests for its own company only")
+    if chosen is None:
+        named = [m.counterparty_id for m in await clients.counterparties_in_title(title)]
+        chosen = next((c for c in named if c in mine), actor.counterparty_id)
+    if template.counterparty_in_title and not await clients.title_names_counterparty(title, chosen):
+        name = (await clients.get_counterparty(chosen)).name
+        title = f"{name}: {title}"[:500]
+    return title, chosen
 
 
 async def create_task(
@@ -322,12 +362,18 @@ async def create_task(
     `parent_task_id` makes it a follow-up of that task (R6: the client wrote again after it
     was completed); `event_data` travels with TaskCreated (e.g. the client's words)."""
     title = _check_creation_request(actor, data)
-    channel = channel or data.channel
+    client = actor is not None and actor.is_client_only
+    # A client's request comes through the portal unless a channel says otherwise (the bot).
+    channel = channel or (Channel.PORTAL if client else data.channel)
     assert data.template is not None
     template = await get_template(data.template)
     require_channel(template, channel)
     now = clock.now()
     async with db.transaction():
+        if client:
+            assert actor is not None
+            title, client_cp = await _client_request(actor, data, template, title)
+            data = msgspec.structs.replace(data, counterparty_id=client_cp)
         counterparty_id = await _site_counterparty(data.site_id, data.counterparty_id)
         counterparty_id, counterparty_found_by = await _resolve_counterparty(
             template, title, counterparty_id, required=counterparty_required
@@ -572,12 +618,19 @@ def _restrict_to_visible(query: TaskQuery, actor: Actor) -> TaskQuery:
         return query
     if actor.counterparty_id is None:
         return query.where("1 = 0")
-    return query.where(
+    query.where(
         "(t.counterparty = {} OR t.counterparty IN "
         "(SELECT id FROM counterparties WHERE parent = {}))",
         actor.counterparty_id,
         actor.counterparty_id,
     )
+    # Tasks of some templates (accounting, by default) are the office's business only.
+    hidden = [c.strip() for c in current_settings().portal_hidden_templates.split(",")]
+    hidden = [c for c in hidden if c]
+    if hidden:
+        marks = ", ".join("{}" for _ in hidden)
+        query.where(f"tpl.code NOT IN ({marks})", *hidden)
+    return query
 
 
 async def get_task(actor: Actor, task_id: int) -> TaskOut:

@@ -26,6 +26,8 @@ class Channel(StrEnum):
     TELEGRAM = "telegram"
     EMAIL = "email"
     SYSTEM = "system"
+    # A client user through the portal (the PWA): server/portal.
+    PORTAL = "portal"
 
 
 STATUSES: tuple[Status, ...] = tuple(Status)

@@ -1,0 +1,32 @@
+"""Markdown to safe HTML: markdown-it-py renders (raw HTML in the source is not passed
+through), nh3 (the Ammonia sanitiser) keeps only harmless tags and attributes."""
+
+from __future__ import annotations
+
+import html
+
+import nh3
+from markdown_it import MarkdownIt
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "code",
+    "pre", "blockquote", "ul", "ol", "li", "a", "img", "table", "thead", "tbody", "tr",
+    "th", "td",
+}  # fmt: skip
+_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}}
+
+
+def render(source: str) -> str:
+    return nh3.clean(
+        _md.render(source),
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def plain_text(rendered_html: str) -> str:
+    """What search indexes: the rendered words without tags."""
+    return " ".join(html.unescape(nh3.clean(rendered_html, tags=set())).split())

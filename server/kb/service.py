@@ -1,0 +1,242 @@
+"""The knowledge base: articles in Markdown, full-text search, articles linked to tasks.
+
+Employees write and read every article; clients read public ones only (an internal
+article is a 404 for them, as if it did not exist).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from server import db
+from server.kb import markdown
+from server.kb.schemas import ArticleIn, ArticleOut, ArticlePatch
+from server.kb.tables import Article, TaskArticle
+from server.lib import clock
+from server.lib.actor import Actor
+from server.lib.errors import Forbidden, InvalidInput, NotFound
+from server.lib.patches import named_fields
+from server.tasks import service as tasks
+from server.tasks.schemas import UserRef
+from server.tasks.statuses import Channel
+
+SEARCH_LIMIT = 20
+SUGGEST_LIMIT = 5
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+_COLUMNS = (
+    Article.id,
+    Article.title,
+    Article.body,
+    Article.body_html,
+    Article.tags,
+    Article.public,
+    Article.created_at,
+    Article.updated_at,
+    Article.author.id,
+    Article.author.full_name,
+)
+
+
+def _out(r: dict[str, Any]) -> ArticleOut:
+    return ArticleOut(
+        id=r["id"],
+        title=r["title"],
+        body=r["body"],
+        body_html=r["body_html"],
+        tags=list(r["tags"] or []),
+        public=bool(r["public"]),
+        author=UserRef(r["author.id"], r["author.full_name"]) if r["author.id"] else None,
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _tags(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(" ".join(t.split()).lower() for t in tags if t.strip()))
+
+
+def _derived(title: str, body: str, tags: list[str]) -> dict[Any, Any]:
+    html = markdown.render(body)
+    return {
+        Article.body_html: html,
+        Article.search_text: " ".join([*tags, markdown.plain_text(html)]),
+    }
+
+
+async def create_article(actor: Actor, data: ArticleIn) -> ArticleOut:
+    title = " ".join(data.title.split())
+    if not title:
+        raise InvalidInput("title must not be blank")
+    tags = _tags(data.tags)
+    now = clock.now()
+    derived = _derived(title, data.body, tags)
+    async with db.transaction():
+        rows = await Article.insert(
+            Article(
+                title=title,
+                body=data.body,
+                body_html=derived[Article.body_html],
+                tags=tags,
+                public=data.public,
+                search_text=derived[Article.search_text],
+                author=actor.id,
+                created_at=now,
+                updated_at=now,
+            )
+        ).returning(Article.id)
+        return await get_article(actor, rows[0]["id"])
+
+
+async def get_article(actor: Actor, article_id: int) -> ArticleOut:
+    query = Article.select(*_COLUMNS).where(Article.id == article_id).output(load_json=True)
+    if actor.is_client_only:
+        query = query.where(Article.public.eq(True))
+    row = await query.first()
+    if row is None:
+        raise NotFound(f"article {article_id} not found")
+    return _out(row)
+
+
+async def list_articles(actor: Actor, tag: str | None, limit: int = 100) -> list[ArticleOut]:
+    if not 1 <= limit <= 200:
+        raise InvalidInput("limit must be between 1 and 200")
+    query = Article.select(*_COLUMNS).order_by(Article.updated_at, ascending=False)
+    if actor.is_client_only:
+        query = query.where(Article.public.eq(True))
+    rows = await query.output(load_json=True)
+    if tag:
+        wanted = " ".join(tag.split()).lower()
+        rows = [r for r in rows if wanted in (r["tags"] or [])]
+    return [_out(r) for r in rows[:limit]]
+
+
+async def edit_article(actor: Actor, article_id: int, patch: ArticlePatch) -> ArticleOut:
+    fields = named_fields(patch)
+    async with db.transaction():
+        current = await get_article(actor, article_id)
+        title = " ".join(fields.get("title", current.title).split())
+        if not title:
+            raise InvalidInput("title must not be blank")
+        body = fields.get("body", current.body)
+        tags = _tags(fields.get("tags", current.tags))
+        values: dict[Any, Any] = {
+            Article.title: title,
+            Article.body: body,
+            Article.tags: tags,
+            Article.public: fields.get("public", current.public),
+            Article.updated_at: clock.now(),
+            **_derived(title, body, tags),
+        }
+        await Article.update(values).where(Article.id == article_id)
+        return await get_article(actor, article_id)
+
+
+# --- full-text search ----------------------------------------------------------------------
+
+# PostgreSQL: the Russian configuration stems («кассы» → касс), the English one English
+# words; either matching is a hit. `any` (suggestions while a title is typed) matches any
+# word instead of all of them.
+_PG_ALL = "(websearch_to_tsquery('russian', {q}) || websearch_to_tsquery('english', {q}))"
+_PG_ANY = (
+    "(replace(plainto_tsquery('russian', {q})::text, '&', '|')::tsquery || "
+    "replace(plainto_tsquery('english', {q})::text, '&', '|')::tsquery)"
+)
+
+
+def search_sql(engine_is_sqlite: bool, *, public_only: bool, any_word: bool) -> str:
+    """The id query of a search: `{}` for the query (twice on PostgreSQL), then the limit."""
+    visible = " AND a.public" if public_only else ""
+    if engine_is_sqlite:
+        return (
+            "SELECT a.id FROM kb_articles_fts f JOIN kb_articles a ON a.id = f.rowid "
+            f"WHERE kb_articles_fts MATCH {{}}{visible} "
+            "ORDER BY bm25(kb_articles_fts, 10.0, 1.0), a.id DESC LIMIT {}"
+        )
+    query = (_PG_ANY if any_word else _PG_ALL).replace("{q}", "{}")
+    return (
+        f"SELECT a.id FROM kb_articles a, {query} q WHERE a.search @@ q{visible} "
+        "ORDER BY ts_rank(a.search, q) DESC, a.id DESC LIMIT {}"
+    )
+
+
+def fts5_query(text: str, *, any_word: bool) -> str:
+    """User words as FTS5 phrases: quoting keeps operators and punctuation literal."""
+    words = [f'"{w}"' for w in _WORD.findall(text)]
+    return (" OR " if any_word else " ").join(words)
+
+
+async def search_ids(text: str, *, public_only: bool, any_word: bool, limit: int) -> list[int]:
+    text = text.strip()
+    if not text:
+        return []
+    sqlite = db.is_sqlite()
+    sql = search_sql(sqlite, public_only=public_only, any_word=any_word)
+    if sqlite:
+        match = fts5_query(text, any_word=any_word)
+        if not match:
+            return []
+        rows = await Article.raw(sql, match, limit)
+    else:
+        rows = await Article.raw(sql, text, text, limit)  # the query names the text twice
+    return [r["id"] for r in rows]
+
+
+async def search(actor: Actor, text: str, *, any_word: bool = False) -> list[ArticleOut]:
+    if len(text) > 500:
+        raise InvalidInput("the search text is at most 500 characters")
+    limit = SUGGEST_LIMIT if any_word else SEARCH_LIMIT
+    ids = await search_ids(text, public_only=actor.is_client_only, any_word=any_word, limit=limit)
+    if not ids:
+        return []
+    rows = await Article.select(*_COLUMNS).where(Article.id.is_in(ids)).output(load_json=True)
+    by_id = {r["id"]: r for r in rows}
+    return [_out(by_id[i]) for i in ids if i in by_id]
+
+
+# --- articles of a task -----------------------------------------------------------------------
+
+
+async def task_articles(actor: Actor, task_id: int) -> list[ArticleOut]:
+    await tasks.get_task(actor, task_id)  # 404 for tasks the caller cannot see
+    links = await TaskArticle.select(TaskArticle.article).where(TaskArticle.task == task_id)
+    ids = [r["article"] for r in links]
+    if not ids:
+        return []
+    query = (
+        Article.select(*_COLUMNS)
+        .where(Article.id.is_in(ids))
+        .order_by(Article.title)
+        .output(load_json=True)
+    )
+    if actor.is_client_only:
+        query = query.where(Article.public.eq(True))
+    return [_out(r) for r in await query]
+
+
+async def link_article(actor: Actor, task_id: int, article_id: int) -> list[ArticleOut]:
+    """An employee links an article to a task (twice changes nothing); R12 history."""
+    if actor.is_client_only:
+        raise Forbidden("only employees link articles to tasks")
+    await tasks.get_task(actor, task_id)
+    article = await get_article(actor, article_id)
+    async with db.transaction():
+        exists = await TaskArticle.exists().where(
+            (TaskArticle.task == task_id) & (TaskArticle.article == article_id)
+        )
+        if not exists:
+            await TaskArticle.insert(
+                TaskArticle(
+                    task=task_id, article=article_id, linked_by=actor.id, created_at=clock.now()
+                )
+            )
+            await tasks.record_event(
+                task_id,
+                actor.id,
+                "article_linked",
+                Channel.UI,
+                {"article_id": article_id, "title": article.title},
+                internal=not article.public,
+            )
+    return await task_articles(actor, task_id)
