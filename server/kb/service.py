@@ -156,8 +156,9 @@ def search_sql(engine_is_sqlite: bool, *, public_only: bool, any_word: bool) -> 
         )
     query = (_PG_ANY if any_word else _PG_ALL).replace("{q}", "{}")
     return (
-        f"SELECT a.id FROM kb_articles a, {query} q WHERE a.search @@ q{visible} "
-        "ORDER BY ts_rank(a.search, q) DESC, a.id DESC LIMIT {}"
+        f"SELECT a.id FROM kb_articles a, (SELECT {query} AS q) s "
+        f"WHERE a.search @@ s.q{visible} "
+        "ORDER BY ts_rank(a.search, s.q) DESC, a.id DESC LIMIT {}"
     )
 
 

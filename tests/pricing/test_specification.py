@@ -179,9 +179,10 @@ async def test_edit_and_delete_lines_write_history(desk):
     }
     assert events[3]["data"]["changes"]["price"] == ["500.00", "450.50"]
     assert events[4]["data"]["name"] == "Доставка курьером"
-    # clients see their task's specification but not these internal events
-    client_spec = await desk.spec(tid, "client")
-    assert client_spec["totals"]["total"] == "150.00"
+    # clients see no prices before the office publishes (locks) the specification
+    # (issue 18), and not these internal events
+    resp = await desk.call("client", "GET", f"/api/tasks/{tid}/specification")
+    assert resp.status_code == 403, resp.text
     assert not [e for e in await desk.history(tid, "client") if e["kind"].startswith("spec_")]
 
 
