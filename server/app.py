@@ -22,7 +22,9 @@ from server.attachments.controller import AttachmentsController
 from server.channels.controller import ChannelsController, ContactMailController
 from server.clients.controller import ClientsController
 from server.contracts.controller import ContractsController, LabourController
+from server.devmail.controller import DevMailController
 from server.dispatch.controller import DispatchController
+from server.feed.controller import FeedController
 from server.kb.controller import KnowledgeBaseController, TaskArticlesController
 from server.lib import background, passwords, ratelimit
 from server.lib.boundary import boundary_middleware, json_body_middleware
@@ -146,6 +148,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RatePagesController,
             KnowledgeBaseController,
             TaskArticlesController,
+            FeedController,
+            DevMailController,
             create_static_files_router(
                 path="/", directories=[PWA_DIR], html_mode=True, include_in_schema=False, opt=PUBLIC
             ),

@@ -28,5 +28,7 @@ APP_REGISTRY = AppRegistry(
         "server.dispatch.piccolo_app",
         "server.portal.piccolo_app",
         "server.kb.piccolo_app",
+        "server.feed.piccolo_app",
+        "server.devmail.piccolo_app",
     ]
 )

@@ -26,6 +26,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_from: str | None = None
+    # No SMTP host and this on (scripts/demo sets it): outgoing mail is kept in dev_mail
+    # and shown to admins at GET /api/dev/mail instead of being skipped (server/devmail).
+    dev_mail_catcher: bool = False
     telegram_bot_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: str | None = None

@@ -8,6 +8,7 @@ from server.assets import subscribers as asset_subscribers
 from server.channels import subscribers as channel_subscribers
 from server.contracts import subscribers as contract_subscribers
 from server.dispatch import subscribers as dispatch_subscribers
+from server.feed import subscribers as feed_subscribers
 from server.lib import events
 from server.maintenance import subscribers as maintenance_subscribers
 from server.notifications import subscribers as notification_subscribers
@@ -25,6 +26,7 @@ MODULES = (
     asset_subscribers,
     contract_subscribers,
     maintenance_subscribers,
+    feed_subscribers,
     dispatch_subscribers,
     portal_subscribers,
 )
