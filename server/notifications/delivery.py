@@ -16,6 +16,7 @@ import aiosmtplib
 import httpx
 import jinja2
 
+from server.devmail import service as devmail
 from server.lib import clock
 from server.lib.logs import get_logger
 from server.notifications import service
@@ -103,6 +104,11 @@ class Delivery:
         row = await service.claim(notification_id, s.notify_lease_s)
         if row is None:
             return "skipped"
+        if row["channel"] == "email" and devmail.enabled(s):
+            # The demo's mail catcher: kept for GET /api/dev/mail instead of dropped.
+            await devmail.keep(self.build_email(row), row["address"], notification_id)
+            await service.mark_sent(row)
+            return "caught"
         reason = self.not_configured(row["channel"])
         if reason is not None:
             # Expected in the demo (no SMTP server, no bot): once per row, not a warning.
