@@ -44,11 +44,30 @@ class ReportsController(Controller):
         queue: str | None = None,
         counterparty: str | None = None,
         q: str | None = None,
+        overdue: bool | None = None,
+        created_from: dt.datetime | None = None,
+        created_to: dt.datetime | None = None,
+        sort: str | None = None,
+        lang: str | None = None,
     ) -> Response[bytes]:
         f = parse_task_filter(
-            request.user, status, template, assignee, group, queue, counterparty, q, 200, None
+            request.user,
+            status,
+            template,
+            assignee,
+            group,
+            queue,
+            counterparty,
+            q,
+            200,
+            None,
+            overdue,
+            created_from,
+            created_to,
+            sort,
         )
-        body = await service.export_csv(request.user, f, settings.timezone)
+        language = service.export_language(lang)
+        body = await service.export_csv(request.user, f, settings.timezone, language)
         return Response(
             body,
             media_type="text/csv; charset=utf-8",
@@ -67,11 +86,30 @@ class ReportsController(Controller):
         queue: str | None = None,
         counterparty: str | None = None,
         q: str | None = None,
+        overdue: bool | None = None,
+        created_from: dt.datetime | None = None,
+        created_to: dt.datetime | None = None,
+        sort: str | None = None,
+        lang: str | None = None,
     ) -> Response[bytes]:
         f = parse_task_filter(
-            request.user, status, template, assignee, group, queue, counterparty, q, 200, None
+            request.user,
+            status,
+            template,
+            assignee,
+            group,
+            queue,
+            counterparty,
+            q,
+            200,
+            None,
+            overdue,
+            created_from,
+            created_to,
+            sort,
         )
-        body = await service.export_xlsx(request.user, f, settings.timezone)
+        language = service.export_language(lang)
+        body = await service.export_xlsx(request.user, f, settings.timezone, language)
         return Response(
             body,
             media_type=XLSX,

@@ -147,16 +147,21 @@ async def dashboard(
         raise InvalidInput(f"the period may cover at most {MAX_PERIOD_DAYS} days")
     today_end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0), tz)
 
-    open_rows = await Task.select(
-        Task.status,
-        Task.due_reaction_at,
-        Task.reacted_at,
-        Task.due_resolution_at,
-        Task.group.id,
-        Task.group.name,
-        Task.assignee.id,
-        Task.assignee.full_name,
-    ).where(Task.status.not_in(sorted(CLOSED)))
+    open_rows = (
+        await Task.select(
+            Task.status,
+            Task.due_reaction_at,
+            Task.reacted_at,
+            Task.due_resolution_at,
+            Task.group.id,
+            Task.group.name,
+            Task.assignee.id,
+            Task.assignee.full_name,
+            Task.assignee.roles,
+        )
+        .where(Task.status.not_in(sorted(CLOSED)))
+        .output(load_json=True)
+    )
     totals = Counts()
     groups: dict[int | None, NamedCounts] = {}
     engineers: dict[int, NamedCounts] = {}
@@ -165,7 +170,8 @@ async def dashboard(
         gid = row["group.id"]
         group = groups.setdefault(gid, NamedCounts(gid, row["group.name"] or "—", Counts()))
         _count(group.counts, row, now, today_end)
-        if row["assignee.id"] is not None:
+        # "By engineer" is the field staff's load: office staff holding a task are not in it.
+        if row["assignee.id"] is not None and "engineer" in (row["assignee.roles"] or []):
             eng = engineers.setdefault(
                 row["assignee.id"],
                 NamedCounts(row["assignee.id"], row["assignee.full_name"], Counts()),
@@ -225,34 +231,119 @@ async def dashboard(
 
 # --- exports -----------------------------------------------------------------------------
 
-COLUMNS = [
-    ("number", "№"),
-    ("title", "Название / Title"),
-    ("template", "Шаблон / Template"),
-    ("status", "Статус / Status"),
-    ("priority", "Приоритет / Priority"),
-    ("counterparty", "Контрагент / Counterparty"),
-    ("site", "Объект / Site"),
-    ("group", "Группа / Group"),
-    ("assignee", "Исполнитель / Assignee"),
-    ("created_at", "Создана / Created"),
-    ("accepted_at", "Принята / Accepted"),
-    ("completed_at", "Завершена / Completed"),
-    ("due_resolution_at", "Срок / Due"),
-    ("overdue", "Просрочена / Overdue"),
-]
+# Column headings and values in the reader's language (?lang=ru|en): what the office
+# sees in the app, not codes. Dates are real dates: XLSX date cells in the company's time
+# zone, ISO-like text in CSV.
+COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "ru": [
+        ("number", "№"),
+        ("title", "Название"),
+        ("template", "Шаблон"),
+        ("status", "Статус"),
+        ("priority", "Приоритет"),
+        ("counterparty", "Контрагент"),
+        ("site", "Объект"),
+        ("group", "Группа"),
+        ("assignee", "Исполнитель"),
+        ("created_at", "Создана"),
+        ("accepted_at", "Принята"),
+        ("completed_at", "Завершена"),
+        ("due_resolution_at", "Срок"),
+        ("overdue", "Просрочена"),
+    ],
+    "en": [
+        ("number", "No."),
+        ("title", "Title"),
+        ("template", "Template"),
+        ("status", "Status"),
+        ("priority", "Priority"),
+        ("counterparty", "Counterparty"),
+        ("site", "Site"),
+        ("group", "Group"),
+        ("assignee", "Assignee"),
+        ("created_at", "Created"),
+        ("accepted_at", "Accepted"),
+        ("completed_at", "Completed"),
+        ("due_resolution_at", "Due"),
+        ("overdue", "Overdue"),
+    ],
+}
+LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "ru": {
+        "status": {
+            "new": "Новая",
+            "accepted": "Принята",
+            "en_route": "В пути",
+            "in_progress": "В работе",
+            "waiting_client": "Ждёт клиента",
+            "done": "Выполнена (ждёт проверки)",
+            "completed": "Завершена",
+            "postponed": "Отложена",
+            "cancelled": "Отменена",
+        },
+        "priority": {"low": "Низкий", "normal": "Обычный", "high": "Высокий", "urgent": "Срочный"},
+        "template": {
+            "field_visit": "Выезд",
+            "remote_support": "Удалённая поддержка",
+            "repair": "Ремонт",
+            "delivery": "Доставка",
+            "accounting": "Бухгалтерия",
+        },
+        "yes": {"": "да"},
+    },
+    "en": {
+        "status": {
+            "new": "New",
+            "accepted": "Accepted",
+            "en_route": "En route",
+            "in_progress": "In progress",
+            "waiting_client": "Waiting for client",
+            "done": "Done (awaiting check)",
+            "completed": "Completed",
+            "postponed": "Postponed",
+            "cancelled": "Cancelled",
+        },
+        "priority": {"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"},
+        "template": {
+            "field_visit": "Field visit",
+            "remote_support": "Remote support",
+            "repair": "Repair",
+            "delivery": "Delivery",
+            "accounting": "Accounting",
+        },
+        "yes": {"": "yes"},
+    },
+}
+DATE_FORMAT = "yyyy-mm-dd hh:mm"
 
 
-def _cells(task: TaskOut, tz: ZoneInfo) -> list[Any]:
-    def when(value: dt.datetime | None) -> str:
-        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+def export_language(lang: str | None) -> str:
+    if lang in (None, ""):
+        return "ru"
+    if lang not in COLUMNS:
+        raise InvalidInput(f"lang must be ru or en, got {lang!r}")
+    return lang
+
+
+def _cells(task: TaskOut, tz: ZoneInfo, lang: str = "ru", as_text: bool = True) -> list[Any]:
+    labels = LABELS[lang]
+
+    def when(value: dt.datetime | None) -> Any:
+        if value is None:
+            return "" if as_text else None
+        local = value.astimezone(tz)
+        # openpyxl writes naive datetimes as date cells; the zone is the company's.
+        return local.strftime("%Y-%m-%d %H:%M") if as_text else local.replace(tzinfo=None)
+
+    def label(group: str, code: str) -> str:
+        return labels[group].get(code, code)
 
     return [
         task.number,
         task.title,
-        task.template,
-        task.status,
-        task.priority,
+        label("template", task.template),
+        label("status", task.status),
+        label("priority", task.priority),
         task.counterparty.name if task.counterparty else "",
         task.site.name if task.site else "",
         task.group.name if task.group else "",
@@ -261,7 +352,7 @@ def _cells(task: TaskOut, tz: ZoneInfo) -> list[Any]:
         when(task.accepted_at),
         when(task.completed_at),
         when(task.due_resolution_at),
-        "yes" if task.overdue else "",
+        labels["yes"][""] if task.overdue else "",
     ]
 
 
@@ -278,24 +369,31 @@ async def _all_tasks(actor: Actor, f: TaskFilter) -> list[TaskOut]:
     return result[:EXPORT_LIMIT]
 
 
-async def export_csv(actor: Actor, f: TaskFilter, tz_name: str) -> bytes:
+async def export_csv(actor: Actor, f: TaskFilter, tz_name: str, lang: str = "ru") -> bytes:
     tz = ZoneInfo(tz_name)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([title for _, title in COLUMNS])
+    writer.writerow([title for _, title in COLUMNS[lang]])
     for task in await _all_tasks(actor, f):
-        writer.writerow(_cells(task, tz))
+        writer.writerow(_cells(task, tz, lang))
     # The BOM makes Excel read the Cyrillic as UTF-8.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-async def export_xlsx(actor: Actor, f: TaskFilter, tz_name: str) -> bytes:
+async def export_xlsx(actor: Actor, f: TaskFilter, tz_name: str, lang: str = "ru") -> bytes:
     tz = ZoneInfo(tz_name)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("Tasks")
-    sheet.append([title for _, title in COLUMNS])
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Задачи" if lang == "ru" else "Tasks"
+    sheet.append([title for _, title in COLUMNS[lang]])
+    date_columns = [i + 1 for i, (name, _) in enumerate(COLUMNS[lang]) if name.endswith("_at")]
     for task in await _all_tasks(actor, f):
-        sheet.append(_cells(task, tz))
+        sheet.append(_cells(task, tz, lang, as_text=False))
+    for col in date_columns:
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=col, max_col=col):
+            cell.number_format = DATE_FORMAT
+    sheet.freeze_panes = "A2"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

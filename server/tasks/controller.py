@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -74,10 +75,17 @@ def parse_task_filter(
     q: str | None,
     limit: int,
     cursor: str | None,
+    overdue: bool | None = None,
+    created_from: dt.datetime | None = None,
+    created_to: dt.datetime | None = None,
+    sort: str | None = None,
 ) -> TaskFilter:
     """The query string of GET /api/tasks (also used by the exports)."""
     if queue not in (None, "", "mine"):
         raise InvalidInput(f"queue must be 'mine', got {queue!r}")
+    for name, value in (("created_from", created_from), ("created_to", created_to)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a time zone, e.g. 2026-11-28T00:00:00+03:00")
     return TaskFilter(
         statuses=[s.strip() for s in status.split(",") if s.strip()] if status else None,
         template=template or None,
@@ -88,6 +96,10 @@ def parse_task_filter(
         q=q or None,
         limit=limit,
         cursor=_int_param("cursor", cursor),
+        overdue=overdue,
+        created_from=created_from,
+        created_to=created_to,
+        sort=sort or "-id",
     )
 
 
@@ -116,6 +128,10 @@ class TasksController(Controller):
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        overdue: bool | None = None,
+        created_from: dt.datetime | None = None,
+        created_to: dt.datetime | None = None,
+        sort: str | None = None,
     ) -> TaskPage:
         return await service.list_tasks(
             request.user,
@@ -130,6 +146,10 @@ class TasksController(Controller):
                 q,
                 limit,
                 cursor,
+                overdue,
+                created_from,
+                created_to,
+                sort,
             ),
         )
 

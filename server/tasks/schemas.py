@@ -168,6 +168,11 @@ class TaskFilter(msgspec.Struct, kw_only=True):
     q: str | None = None
     limit: int = 50
     cursor: int | None = None
+    # GET /api/tasks?overdue=true|false&created_from=&created_to=&sort=-id|due|priority
+    overdue: bool | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    sort: str = "-id"
 
 
 class CommentAuthor(msgspec.Struct):

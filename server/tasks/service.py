@@ -35,7 +35,7 @@ from server.tasks.schemas import (
     TemplateOut,
     UserRef,
 )
-from server.tasks.statuses import CLOSED, STATUSES, Channel, Status, is_overdue
+from server.tasks.statuses import CLOSED, PAUSING, STATUSES, Channel, Status, is_overdue
 from server.tasks.tables import Comment, Task, TaskEvent, TaskWatcher, Template
 from server.tasks.workflow import actions_for, may_work
 
@@ -694,6 +694,16 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
     query = _restrict_to_visible(TaskQuery(), actor)
     if f.statuses:
         unknown = [s for s in f.statuses if s not in STATUSES]
+    if f.sort != "-id":
+        # Sorted by due time or priority the cursor is an offset (still opaque to clients).
+        offset = f.cursor or 0
+        tail = f"ORDER BY {LIST_ORDER[f.sort]} LIMIT {{}} OFFSET {{}}"
+        rows = await query.fetch(tail, f.limit + 1, offset)
+        more = len(rows) > f.limit
+        return TaskPage(
+            items=[_task_out(_typed(r), actor) for r in rows[: f.limit]],
+            next_cursor=str(offset + f.limit) if more else None,
+        )
         if unknown:
             raise InvalidInput(
                 f"unknown status {', '.join(unknown)}; statuses are: {', '.join(STATUSES)}"
@@ -703,6 +713,17 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
         template = await get_template(f.template)
         query.where("t.template = {}", template.id)
     if f.assignee_id is not None:
+# GET /api/tasks?sort=: soonest due first (no due time last), or most urgent first.
+_PRIORITY_RANK = (
+    "CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+)
+LIST_ORDER = {
+    "-id": "t.id DESC",
+    "due": "(t.due_resolution_at IS NULL), t.due_resolution_at, t.id DESC",
+    "priority": f"{_PRIORITY_RANK}, (t.due_resolution_at IS NULL), t.due_resolution_at, t.id DESC",
+}
+
+
         query.where("t.assignee = {}", f.assignee_id)
     if f.group_id is not None:
         query.where('t."group" = {}', f.group_id)
@@ -726,7 +747,24 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
             query.where("t.number = {}", int(q))
         else:
             query.where("t.title_search LIKE {}", contains_pattern(q.lower()))
-    if f.cursor is not None:
+    if f.sort not in LIST_ORDER:
+        raise InvalidInput(f"sort must be one of {', '.join(LIST_ORDER)}, got {f.sort!r}")
+    if f.created_from is not None:
+        query.where("t.created_at >= {}", f.created_from.astimezone(dt.UTC))
+    if f.created_to is not None:
+        query.where("t.created_at < {}", f.created_to.astimezone(dt.UTC))
+    if f.overdue is not None:
+        # The SQL twin of statuses.is_overdue: open, not paused, past a due time.
+        now = clock.now().astimezone(dt.UTC)
+        late = (
+            "(t.status NOT IN ({}) AND ((t.due_reaction_at < {} AND t.reacted_at IS NULL) "
+            "OR t.due_resolution_at < {}))"
+        )
+        stopped = sorted({*CLOSED, *PAUSING})
+        late = late.replace("NOT IN ({})", f"NOT IN ({', '.join('{}' for _ in stopped)})")
+        late = f"(CASE WHEN {late} THEN 1 ELSE 0 END) = {{}}"
+        query.where(late, *stopped, now, now, int(f.overdue))
+    if f.cursor is not None and f.sort == "-id":
         query.where("t.id < {}", f.cursor)
     return query
 
