@@ -28,9 +28,8 @@ from server.lib.actor import Actor
 from server.pricing import price_list, signatures
 from server.pricing import service as pricing
 from server.pricing.schemas import LineIn, PriceItemIn
-from server.tasks import editing
+from server.tasks import editing, transitions
 from server.tasks import service as tasks
-from server.tasks import transitions
 from server.tasks.schemas import TaskIn, TaskPatch
 
 DEMO_PASSWORD = "naryad-demo"
@@ -125,7 +124,7 @@ PRICE_LIST = [
     ("P-005", "Кабель USB A-B 1.8 м", "350.00", "шт", "20", "product"),
 ]
 # More contacts per counterparty (name, e-mail user or None, phone), by the first alias.
-CONTACTS = {
+CONTACTS: dict[str, list[tuple[str, str | None, str]]] = {
     "Ромашка": [("Ирина Ромашкина, директор", "director", "+7 495 111-22-33")],
     "Сидоров": [
         ("Сидоров Иван", None, "+7 916 222-33-44"),
