@@ -7,8 +7,9 @@
  */
 
 // Bumped when shell files change in a way old pages must not mix with (v2: photo uploads,
-// v3: buttons from the server's `actions`, no copy of the state machine).
-const VERSION = 'v3';
+// v3: buttons from the server's `actions`, no copy of the state machine, v4: feed,
+// specification, the page's own offline copy of the lists).
+const VERSION = 'v4';
 const SHELL_CACHE = `naryad-shell-${VERSION}`;
 const API_CACHE = 'naryad-api';
 const API_CACHE_MAX = 300;
@@ -24,7 +25,14 @@ const SHELL = [
   '/i18n/ru.json',
   '/i18n/en.json',
   '/js/api.js',
+  '/js/cache.js',
+  '/js/devmail.js',
   '/js/dispatch.js',
+  '/js/feed.js',
+  '/js/icons.js',
+  '/js/missing.js',
+  '/js/spec.js',
+  '/js/taskextra.js',
   '/js/app.js',
   '/js/create.js',
   '/js/dashboard.js',

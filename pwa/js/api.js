@@ -1,6 +1,8 @@
 // The HTTP client. The session cookie set by /api/auth/login authenticates every call
 // (same origin), so no token is kept in page storage.
 
+import { cacheable, recall, remember } from './cache.js';
+
 export class ApiError extends Error {
   constructor(status, detail, extra) {
     super(detail);
@@ -45,26 +47,35 @@ export async function request(path, { method = 'GET', body, idempotencyKey, ifMa
   }
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   if (ifMatch !== undefined && ifMatch !== null) headers['If-Match'] = String(ifMatch);
+  const keep = method === 'GET' && cacheable(path);
+  // Offline: the page's own copy (cache.js) when the service worker had none.
+  const fromCopy = async (err) => {
+    const copy = keep ? await recall(path) : null;
+    if (copy) return { data: copy.data, status: 200, cachedAt: copy.at, replayed: false };
+    throw err;
+  };
   let resp;
   try {
     resp = await fetch(path, init);
   } catch (err) {
     if (err?.name === 'AbortError') throw err;
-    throw new OfflineError(err?.message || 'network error');
+    return fromCopy(new OfflineError(err?.message || 'network error'));
   }
   const type = resp.headers.get('content-type') || '';
   const data = resp.status === 204 || !type.includes('json') ? null : await resp.json().catch(() => null);
   if (!resp.ok) {
-    if (resp.status === 503 && data?.extra?.offline) throw new OfflineError(data.detail);
+    if (resp.status === 503 && data?.extra?.offline) return fromCopy(new OfflineError(data.detail));
     if (resp.status === 401 && !path.startsWith('/api/auth/')) {
       for (const fn of listeners.unauthorized) fn();
     }
     throw new ApiError(resp.status, data?.detail || resp.statusText || `HTTP ${resp.status}`, data?.extra);
   }
+  const cachedAt = resp.headers.get('X-Naryad-Cached-At');
+  if (keep && !cachedAt && data !== null) await remember(path, data);
   return {
     data,
     status: resp.status,
-    cachedAt: resp.headers.get('X-Naryad-Cached-At'),
+    cachedAt,
     replayed: resp.headers.get('Idempotent-Replayed') === 'true',
   };
 }

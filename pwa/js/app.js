@@ -2,6 +2,7 @@
 // Hash routes keep every screen on "/", which the server and the service worker serve.
 
 import { onUnauthorized, request } from './api.js';
+import { clearAll as clearCopies } from './cache.js';
 import { replace, h, toast } from './dom.js';
 import { initI18n, language, setLanguage, t } from './i18n.js';
 import * as outbox from './outbox.js';
@@ -14,8 +15,12 @@ import { renderCreate } from './create.js';
 import { renderDashboard } from './dashboard.js';
 import { renderOutbox } from './outbox-view.js';
 import { renderProfile } from './profile.js';
-import { renderBoard, renderRoute, startLocationSharing } from './dispatch.js';
 import { renderService } from './service.js';
+import { renderFeed, startFeedPolling, unreadCount } from './feed.js';
+import { renderMissing } from './missing.js';
+import { renderDevMail } from './devmail.js';
+import { renderBoard, renderRoute, startLocationSharing } from './dispatch.js';
+import { icon } from './icons.js';
 
 const API_CACHE = 'naryad-api';
 const LAST_USER_KEY = 'naryad.lastUser';
@@ -31,9 +36,12 @@ const ROUTES = [
   { pattern: /^\/dashboard$/, render: renderDashboard },
   { pattern: /^\/outbox$/, render: renderOutbox },
   { pattern: /^\/me$/, render: renderProfile },
+  { pattern: /^\/service$/, render: renderService },
+  { pattern: /^\/feed$/, render: renderFeed },
+  { pattern: /^\/missing$/, render: renderMissing },
+  { pattern: /^\/mail$/, render: renderDevMail },
   { pattern: /^\/dispatch$/, render: renderBoard },
   { pattern: /^\/route$/, render: renderRoute },
-  { pattern: /^\/service$/, render: renderService },
 ];
 
 function navItems() {
@@ -43,9 +51,12 @@ function navItems() {
   items.push(['#/tasks', 'nav.tasks']);
   if (hasRole('office', 'admin', 'engineer')) items.push(['#/new', 'nav.new']);
   if (hasRole('office', 'admin')) items.push(['#/dashboard', 'nav.dashboard']);
+  if (hasRole('office', 'admin')) items.push(['#/service', 'service.nav']);
+  if (hasRole('office', 'admin')) items.push(['#/missing', 'nav.missing']);
   if (hasRole('office', 'admin')) items.push(['#/dispatch', 'nav.dispatch']);
   if (hasRole('engineer')) items.push(['#/route', 'nav.route']);
-  if (hasRole('office', 'admin')) items.push(['#/service', 'service.nav']);
+  if (hasRole('engineer', 'checker')) items.push(['#/feed', 'nav.feed']);
+  if (hasRole('admin')) items.push(['#/mail', 'nav.mail']);
   items.push(['#/me', 'nav.me']);
   return items;
 }
@@ -116,8 +127,15 @@ function renderNav() {
     h(
       'ul',
       {},
-      navItems().map(([href, key]) =>
-        h('li', {}, h('a', { href, class: 'nav-link', 'aria-current': current === href ? 'page' : null }, h('span', { class: `nav-icon icon-${key.split('.')[1]}`, 'aria-hidden': 'true' }), h('span', {}, t(key))))),
+      navItems().map(([href, key]) => {
+        const name = key.split('.')[1];
+        const unread = name === 'feed' ? unreadCount() : 0;
+        return h('li', {}, h('a', { href, class: 'nav-link', id: `nav-${name}`, 'aria-current': current === href ? 'page' : null },
+          h('span', { class: 'nav-icon' }, icon(name),
+            unread ? h('span', { class: 'nav-badge', id: 'feed-unread' }, unread > 99 ? '99+' : String(unread)) : null),
+          h('span', { class: 'nav-text' }, t(key)),
+          unread ? h('span', { class: 'visually-hidden' }, ` (${t('feed.unread', { n: unread })})`) : null));
+      }),
     ),
   );
 }
@@ -186,14 +204,19 @@ export async function route() {
 
 export async function startSession(user) {
   // Offline copies belong to whoever was logged in: another person starts clean.
-  if (storage.get(LAST_USER_KEY) !== String(user.id) && 'caches' in window) await caches.delete(API_CACHE);
+  if (storage.get(LAST_USER_KEY) !== String(user.id)) {
+    if ('caches' in window) await caches.delete(API_CACHE);
+    await clearCopies();
+  }
   storage.set(LAST_USER_KEY, String(user.id));
   setUser(user);
   outbox.setUser(user);
   await loadTemplates();
   renderShell();
   outbox.flush();
+  startFeedPolling(renderNav);
   if (hasRole('engineer')) startLocationSharing();
+  await shellReady();
   const { subscribe } = await import('./push.js');
   subscribe({ ask: false });
 }
@@ -207,6 +230,7 @@ export async function endSession() {
   setUser(null);
   outbox.setUser(null);
   if ('caches' in window) await caches.delete(API_CACHE);
+  await clearCopies();
   renderShell();
   navigate('#/login');
 }
@@ -222,6 +246,13 @@ onUnauthorized(() => {
 
 // --- boot -------------------------------------------------------------------------------
 
+/** The shell is cached (the worker is active) or a few seconds passed: after the first
+ * login, going offline at once must still reopen the app. */
+function shellReady(ms = 5000) {
+  if (!('serviceWorker' in navigator)) return Promise.resolve();
+  return Promise.race([navigator.serviceWorker.ready.catch(() => {}), new Promise((resolve) => setTimeout(resolve, ms))]);
+}
+
 async function registerServiceWorker() {
   if (!('serviceWorker' in navigator)) return;
   try {
@@ -232,6 +263,8 @@ async function registerServiceWorker() {
 }
 
 async function boot() {
+  // Registered first: the shell is cached while the user logs in.
+  registerServiceWorker();
   await initI18n();
   document.getElementById('boot')?.remove();
   outbox.onChange((state) => {
@@ -266,8 +299,8 @@ async function boot() {
   } else {
     renderShell();
   }
+  if (session.user) startFeedPolling(renderNav);
   await route();
-  registerServiceWorker();
 }
 
 boot();

@@ -31,6 +31,9 @@ export async function renderCreate(main, { isCurrent }) {
   const assignee = h('select', { name: 'assignee_id', id: 'new-assignee' },
     h('option', { value: '' }, t('create.no_assignee')),
     users.filter((u) => !u.roles.every((r) => r === 'client')).map((u) => h('option', { value: String(u.id) }, u.full_name)));
+  const priority = h('select', { name: 'priority', id: 'new-priority' },
+    ['low', 'normal', 'high', 'urgent'].map((p) => h('option', { value: p, selected: p === 'normal' }, t(`priority.${p}`))));
+  const due = h('input', { type: 'datetime-local', name: 'due', id: 'new-due' });
   const result = h('div', { id: 'create-result' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, t('create.submit'));
   const rest = h('fieldset', { class: 'rest', disabled: true },
@@ -43,6 +46,7 @@ export async function renderCreate(main, { isCurrent }) {
     field(t('work.equipment'), equipment.element),
     field(t('create.group'), group),
     field(t('create.assignee'), assignee),
+    h('div', { class: 'form-row' }, field(t('create.priority'), priority), field(t('create.due'), due, { hint: t('create.due_hint') })),
     submit);
 
   let matched = null;
@@ -183,10 +187,16 @@ export async function renderCreate(main, { isCurrent }) {
     if (group.value) body.group_id = Number(group.value);
     if (assignee.value) body.assignee_id = Number(assignee.value);
     if (chosenNow()) body.counterparty_id = chosenNow().id;
+    body.priority = priority.value;
+    const dueAt = due.value ? new Date(due.value) : null;
     submit.disabled = true;
     const outcome = await outbox.perform({ kind: 'create', taskId: null, action: 'create', path: '/api/tasks', body });
     submit.disabled = false;
     if (outcome.status === 'done' && outcome.data?.id) {
+      // The due time is an edit of the new task (the SLA sets one; the office may move it).
+      if (dueAt && !Number.isNaN(dueAt.getTime())) {
+        await request(`/api/tasks/${outcome.data.id}`, { method: 'PATCH', body: { due_resolution_at: dueAt.toISOString() } }).catch(() => {});
+      }
       navigate(`#/task/${outcome.data.id}`);
       return;
     }

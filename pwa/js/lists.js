@@ -1,8 +1,8 @@
 // Lists: the engineer's queue, the checker's visits to check, everyone's task search.
 
-import { OfflineError, query, request } from './api.js';
+import { OfflineError, get, query, request } from './api.js';
 import { replace, field, h } from './dom.js';
-import { t } from './i18n.js';
+import { language, t } from './i18n.js';
 import * as outbox from './outbox.js';
 import { session, template, templateName } from './session.js';
 import { STATUSES, predictAfterQueued } from './workflow.js';
@@ -30,31 +30,79 @@ async function load(path) {
   }
 }
 
+const PRIORITY_RANK = { urgent: 0, high: 1, normal: 2, low: 3 };
+
+/** Soonest due first (no due time last), then the more urgent, then the newer. */
+export function byDue(a, b) {
+  const da = a.due_resolution_at ? Date.parse(a.due_resolution_at) : Infinity;
+  const db = b.due_resolution_at ? Date.parse(b.due_resolution_at) : Infinity;
+  if (da !== db) return da - db;
+  const pa = PRIORITY_RANK[a.priority] ?? 2;
+  const pb = PRIORITY_RANK[b.priority] ?? 2;
+  return pa !== pb ? pa - pb : b.id - a.id;
+}
+
+/** Where the phone is, only if the person already lets the app know (never asks here). */
+async function whereAmI() {
+  try {
+    if (!navigator.geolocation || !navigator.permissions) return null;
+    const status = await navigator.permissions.query({ name: 'geolocation' });
+    if (status.state !== 'granted') return null;
+    return await new Promise((resolve) => {
+      navigator.geolocation.getCurrentPosition(
+        (pos) => resolve({ lat: pos.coords.latitude, lon: pos.coords.longitude }),
+        () => resolve(null),
+        { timeout: 5000, maximumAge: 120000 },
+      );
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** Keep my tasks' cards on the device (cache.js) so they open offline too. */
+function prefetch(tasks) {
+  if (!navigator.onLine) return;
+  for (const task of tasks.slice(0, 20)) request(`/api/tasks/${task.id}`).catch(() => {});
+}
+
 function refreshButton(onclick) {
   return button(t('common.refresh'), onclick, { kind: 'ghost' });
 }
 
 export async function renderQueue(main, { isCurrent }) {
+  let here = null;
+  let prefetched = false;
   const draw = async () => {
-    const { page, cachedAt, error } = await load(`/api/tasks${query({ queue: 'mine', limit: 200 })}`);
+    const { page, cachedAt, error } = await load(`/api/tasks${query({ queue: 'mine', sort: 'due', limit: 200 })}`);
     if (!isCurrent()) return;
     const body = [];
     if (error) body.push(errorBox(error, { title: t('common.failed') }));
     if (page) {
       const { tasks, pendingIds } = await withPending(page.items);
-      const mine = tasks.filter((task) => task.assignee?.id === session.user.id);
-      const queued = tasks.filter((task) => !task.assignee);
+      const mine = tasks.filter((task) => task.assignee?.id === session.user.id).sort(byDue);
+      const queued = tasks.filter((task) => !task.assignee).sort(byDue);
+      if (!cachedAt && !prefetched) {
+        prefetched = true;
+        prefetch(mine);
+      }
       body.push(
         offlineNote(cachedAt),
         h('section', { 'aria-labelledby': 'mine-h' }, h('h2', { id: 'mine-h' }, t('queue.mine'), ` (${mine.length})`),
-          taskList(mine, { empty: t('queue.mine_empty'), pendingIds })),
+          taskList(mine, { empty: t('queue.mine_empty'), pendingIds, here })),
         h('section', { 'aria-labelledby': 'queue-h' }, h('h2', { id: 'queue-h' }, t('queue.group'), ` (${queued.length})`),
-          taskList(queued, { empty: t('queue.group_empty'), pendingIds })),
+          taskList(queued, { empty: t('queue.group_empty'), pendingIds, here })),
       );
     }
     replace(main, pageTitle(t('queue.title'), refreshButton(draw)), ...body);
   };
   await draw();
+  whereAmI().then((point) => {
+    if (point && isCurrent()) {
+      here = point;
+      draw();
+    }
+  });
   return outbox.onChange(() => isCurrent() && draw());
 }
 
@@ -84,23 +132,52 @@ export async function renderTasks(main, { params, isCurrent }) {
     h('option', { value: '' }, t('filters.any_template')),
     session.templates.map((x) => h('option', { value: x.code, selected: params.template === x.code }, templateName(x.code))));
   const q = h('input', { name: 'q', type: 'search', value: params.q || '', placeholder: t('filters.search_placeholder'), enterkeyhint: 'search' });
+  const office = session.user.roles.some((r) => ['office', 'admin', 'checker'].includes(r));
+  const [users, counterparties] = office
+    ? await Promise.all([get('/api/users').catch(() => []), get('/api/counterparties').catch(() => [])])
+    : [[], []];
+  if (!isCurrent()) return;
+  const assignee = h('select', { name: 'assignee' }, h('option', { value: '' }, t('filters.anyone')),
+    users.filter((u) => u.roles.some((r) => r !== 'client')).map((u) => h('option', { value: String(u.id), selected: params.assignee === String(u.id) }, u.full_name)));
+  const counterparty = h('select', { name: 'counterparty' }, h('option', { value: '' }, t('filters.any_counterparty')),
+    counterparties.map((c) => h('option', { value: String(c.id), selected: params.counterparty === String(c.id) }, c.name)));
+  const from = h('input', { type: 'date', name: 'from', value: params.from || '' });
+  const to = h('input', { type: 'date', name: 'to', value: params.to || '' });
+  const overdue = h('input', { type: 'checkbox', name: 'overdue', id: 'filter-overdue', checked: params.overdue === 'true' });
+  const sort = h('select', { name: 'sort' }, ['-id', 'due', 'priority'].map((v) => h('option', { value: v, selected: (params.sort || '-id') === v }, t(`filters.sort_${v.replace('-', '')}`))));
+  const current = () => ({
+    status: status.value, template: tpl.value, q: q.value.trim(), assignee: assignee.value, counterparty: counterparty.value,
+    from: from.value, to: to.value, overdue: overdue.checked ? 'true' : '', sort: sort.value === '-id' ? '' : sort.value,
+  });
   const apply = (event) => {
     event?.preventDefault();
     // The screen is rebuilt for the new filters: keep the keyboard where it was.
     refocus = document.activeElement?.name || null;
-    navigate(`#/tasks${query({ status: status.value, template: tpl.value, q: q.value.trim() })}`);
+    navigate(`#/tasks${query(current())}`);
   };
-  status.addEventListener('change', apply);
-  tpl.addEventListener('change', apply);
+  for (const control of [status, tpl, assignee, counterparty, from, to, overdue, sort]) control.addEventListener('change', apply);
   const form = h('form', { class: 'filters', role: 'search', onsubmit: apply },
     field(t('filters.status'), status), field(t('filters.template'), tpl), field(t('filters.search'), q),
+    office ? [field(t('filters.assignee'), assignee), field(t('filters.counterparty'), counterparty),
+      field(t('filters.from'), from), field(t('filters.to'), to),
+      h('div', { class: 'check' }, overdue, h('label', { for: overdue.id }, t('filters.overdue')))] : null,
+    field(t('filters.sort'), sort),
     h('button', { type: 'submit', class: 'btn btn-secondary', name: 'apply' }, t('filters.apply')));
   const results = h('div', { id: 'task-results', 'aria-live': 'polite' });
-  replace(main, pageTitle(t('tasks.title')), form, results);
+  // Period in the company's day: local midnight to the next midnight, with the offset.
+  const dayStart = (value) => (value ? new Date(`${value}T00:00:00`).toISOString() : undefined);
+  const dayEnd = (value) => (value ? new Date(new Date(`${value}T00:00:00`).getTime() + 86400000).toISOString() : undefined);
+  const filters = {
+    status: params.status, template: params.template, q: params.q, assignee: params.assignee, counterparty: params.counterparty,
+    created_from: dayStart(params.from), created_to: dayEnd(params.to), overdue: params.overdue, sort: params.sort,
+  };
+  const exportLink = (kind) => h('a', { class: 'btn btn-ghost', id: `export-${kind}`, href: `/api/tasks/export.${kind}${query({ ...filters, lang: language() })}`, download: `tasks.${kind}` }, t(`tasks.export_${kind}`));
+  const exports = session.user.roles.some((r) => ['office', 'admin'].includes(r)) ? h('div', { class: 'actions-inline exports' }, exportLink('csv'), exportLink('xlsx')) : null;
+  replace(main, pageTitle(t('tasks.title'), exports), form, results);
   if (refocus) form.querySelector(`[name="${refocus}"]`)?.focus();
   refocus = null;
 
-  const base = { status: params.status, template: params.template, q: params.q, limit: 50 };
+  const base = { ...filters, limit: 50 };
   let items = [];
   const more = async (cursor) => {
     const { page, cachedAt, error } = await load(`/api/tasks${query({ ...base, cursor })}`);

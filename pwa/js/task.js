@@ -13,6 +13,8 @@ import { actionsOf, predictAfterQueued } from './workflow.js';
 import { button, errorBox, infoBox, offlineNote, pageTitle, statusChip } from './ui.js';
 import { photoSection } from './photos.js';
 import { signaturePad } from './signature.js';
+import { specSection } from './spec.js';
+import { checkinFacts, documentLinks, editForm, eventDetails, eventLabel, returnedBanner, signatureImage } from './taskextra.js';
 
 function position() {
   if (!browser.geolocation) return Promise.resolve(null);
@@ -49,6 +51,7 @@ function describeEvent(event) {
   if (d.far_from_site) parts.push(t('history.far'));
   if (event.kind === 'comment') parts.push(d.public ? t('comments.public') : t('comments.internal'));
   if (event.kind === 'attachment') parts.push(d.caption ? `${d.filename} — ${d.caption}` : d.filename, d.public ? t('photos.public') : t('comments.internal'));
+  parts.push(...eventDetails(event));
   return parts.join(' · ');
 }
 
@@ -71,6 +74,8 @@ export async function renderTask(main, { id, isCurrent }) {
   // Built once and re-attached on every redraw, so what is drawn or picked is kept.
   const photos = photoSection(id, { onSent: () => loadSide().then(draw) });
   const signature = signaturePad({ onsave: saveSignature });
+  // Holder, office and admins edit the specification while the task is open.
+  const spec = specSection(id, { canEdit: () => Boolean(state.task) && (view().assignee?.id === me.id || hasRole('office', 'admin')) });
 
   async function loadTask() {
     try {
@@ -124,14 +129,14 @@ export async function renderTask(main, { id, isCurrent }) {
       state.notice = far
         ? { kind: 'warning', text: `${t('done.arrive')} ${t('task.far', { m: Math.round(result.data.checkin_distance_m || 0) })}` }
         : { kind: 'success', text: t(`done.${action}`) };
-      await Promise.all([loadTask(), loadSide()]);
+      await Promise.all([loadTask(), loadSide(), spec.refresh()]);
     } else if (result.status === 'queued') {
       state.notice = { kind: 'info', text: t('outbox.queued_notice') };
     } else if (result.status === 'held') {
       state.notice = { kind: 'info', text: t('signature.held') };
     } else {
       state.error = { ...result.error, action };
-      await Promise.all([loadTask(), loadSide()]);
+      await Promise.all([loadTask(), loadSide(), spec.refresh()]);
     }
     state.entries = await outbox.entriesFor(id);
     await loadUsers();
@@ -276,6 +281,8 @@ export async function renderTask(main, { id, isCurrent }) {
         task.checkin_far ? h('strong', { class: 'warn' }, ' ', t('task.far', { m: Math.round(task.checkin_distance_m || 0) })) : null)] : null,
       task.done_at ? [t('task.done_at'), formatDateTime(task.done_at)] : null,
       task.postponed_until ? [t('task.postponed_until'), formatDateTime(task.postponed_until)] : null,
+      [t('create.priority'), h('span', { class: `prio prio-${task.priority}` }, t(`priority.${task.priority || 'normal'}`))],
+      task.due_resolution_at ? [t('create.due'), h('span', { class: task.overdue ? 'warn' : '' }, formatDateTime(task.due_resolution_at), task.overdue ? ` · ${t('task.overdue')}` : '')] : null,
     ].filter(Boolean);
     return h('dl', { class: 'details' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
   }
@@ -285,7 +292,8 @@ export async function renderTask(main, { id, isCurrent }) {
     const buttons = [];
     if (can('accept')) buttons.push(actionButton('accept', t('action.accept'), () => act('accept')));
     // Leaving a site again (for parts, say) is possible but not the usual next step.
-    if (can('depart')) buttons.push(actionButton('depart', t('action.depart'), () => act('depart'), task.status === 'in_progress' ? 'secondary' : 'primary'));
+    // Departure is the step before a check-in only: never a one-tap button once on site.
+    if (can('depart') && task.status === 'accepted') buttons.push(actionButton('depart', t('action.depart'), () => act('depart')));
     if (can('arrive')) buttons.push(actionButton('arrive', t('action.arrive'), arrive));
     if (can('start')) buttons.push(actionButton('start', t('action.start'), () => act('start')));
     return buttons.length ? h('div', { class: 'actions' }, buttons) : null;
@@ -323,6 +331,8 @@ export async function renderTask(main, { id, isCurrent }) {
     return h('section', { class: 'card form', 'aria-labelledby': 'check-h' },
       h('h2', { id: 'check-h' }, t('check.panel')),
       task.completed_works ? h('div', { class: 'works' }, h('h3', {}, t('task.completed_works')), h('p', { class: 'pre' }, task.completed_works)) : null,
+      checkinFacts(task),
+      signatureImage(task),
       can('approve') ? h('div', { class: 'actions' }, actionButton('approve', t('action.approve'), () => act('approve'))) : null,
       can('return') ? field(t('check.reason'), reason) : null,
       can('return') ? h('div', { class: 'actions' }, actionButton('return', t('action.return'), async () => {
@@ -359,7 +369,8 @@ export async function renderTask(main, { id, isCurrent }) {
     }
     parts.push(h('p', {},
       h('a', { class: 'btn btn-ghost', href: `/api/tasks/${task.id}/work-order.pdf`, target: '_blank', rel: 'noopener', id: 'print-link' }, t('task.print')),
-      state.pdfListed === false ? h('span', { class: 'hint' }, ' ', t('task.print_pending')) : null));
+      state.pdfListed === false ? h('span', { class: 'hint' }, ' ', t('task.print_pending')) : null),
+    ['done', 'completed'].includes(task.status) ? documentLinks(task).lastChild : null);
     const heading = hasRole('office', 'admin') ? t('task.office') : t('task.documents');
     return h('section', { class: 'card', 'aria-labelledby': 'office-h' }, h('h2', { id: 'office-h' }, heading), parts);
   }
@@ -452,7 +463,7 @@ export async function renderTask(main, { id, isCurrent }) {
       ? h('p', { class: 'note' }, t('common.offline_not_cached'))
       : h('ol', { class: 'history' }, state.history.map((e) => h('li', {},
         h('span', { class: 'history-at' }, formatDateTime(e.at)),
-        h('span', { class: 'history-what' }, h('strong', {}, t(`event.${e.kind}`) === `event.${e.kind}` ? e.kind : t(`event.${e.kind}`)),
+        h('span', { class: 'history-what' }, h('strong', {}, eventLabel(e.kind)),
           e.actor ? ` — ${e.actor.full_name}` : '', e.channel && e.channel !== 'ui' ? ` (${e.channel})` : ''),
         describeEvent(e) ? h('span', { class: 'history-data' }, describeEvent(e)) : null)));
     return h('section', { class: 'card', 'aria-labelledby': 'history-h' }, h('h2', { id: 'history-h' }, t('history.title')), body);
@@ -471,8 +482,11 @@ export async function renderTask(main, { id, isCurrent }) {
     const checking = ['approve', 'return'].some((action) => actionsOf(task).includes(action));
     // Photos and the client's signature belong to the work on site: the holder's tools.
     const working = task.assignee?.id === me.id && !['completed', 'cancelled'].includes(task.status);
+    // The signature is taken before Done (the server refuses it after): no pad once done.
+    const signing = working && task.status !== 'done';
     // Anyone who sees the card sees the photos; the holder and the office add them.
     photos.setCanAdd(working || hasRole('office', 'admin'));
+    spec.redraw();
     replace(main, 
       h('article', { class: 'task', 'aria-busy': state.busy ? 'true' : 'false', dataset: { status: task.status } },
         pageTitle(`#${task.number} ${task.title}`),
@@ -480,6 +494,7 @@ export async function renderTask(main, { id, isCurrent }) {
           // R11: redirected with "call the client back"
           task.call_back ? [' ', h('span', { class: 'badge badge-pending', id: 'call-back-badge' }, t('more.call_back'))] : null),
         offlineNote(state.cachedAt),
+        returnedBanner(task, state.history),
         feedback(),
         h('div', { class: 'task-grid' },
           h('div', { class: 'task-main' },
@@ -493,12 +508,14 @@ export async function renderTask(main, { id, isCurrent }) {
             work.element,
             doneForm(task, tpl),
             checkerPanel(task),
+            spec.element,
+            editForm(task, { onSaved: (saved) => { state.task = saved; refresh(); } }),
             hasRole('office', 'admin', 'checker', 'engineer') ? officePanel(task) : null,
             moreActions(task)),
           h('div', { class: 'task-side' },
             commentsSection(),
             h('section', { class: 'card', 'aria-labelledby': 'photos-h' }, h('h2', { id: 'photos-h' }, t('photos.title')), photos.element),
-            working ? h('section', { class: 'card', 'aria-labelledby': 'signature-h' }, h('h2', { id: 'signature-h' }, t('signature.title')), signature) : null,
+            signing ? h('section', { class: 'card', 'aria-labelledby': 'signature-h' }, h('h2', { id: 'signature-h' }, t('signature.title')), signature) : null,
             historySection()))),
     );
     if (focused && focused !== 'page-title') document.getElementById(focused)?.focus();
@@ -506,7 +523,7 @@ export async function renderTask(main, { id, isCurrent }) {
 
   async function refresh() {
     work.refresh();
-    await Promise.all([loadTask(), loadSide(), photos.refresh()]);
+    await Promise.all([loadTask(), loadSide(), photos.refresh(), spec.refresh()]);
     state.entries = await outbox.entriesFor(id);
     await loadUsers();
     const waiting = state.entries.some((e) => e.state === 'pending');
@@ -516,7 +533,7 @@ export async function renderTask(main, { id, isCurrent }) {
     await draw();
   }
 
-  await Promise.all([loadTask(), loadSide(), photos.refresh()]);
+  await Promise.all([loadTask(), loadSide(), photos.refresh(), spec.refresh()]);
   state.entries = await outbox.entriesFor(id);
   await loadUsers();
   hasEndpoint('get', '/api/tasks/{task_id}/work-order.pdf').then((listed) => {

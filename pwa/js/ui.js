@@ -42,7 +42,33 @@ export function infoBox(text, kind = 'info') {
   return h('div', { class: `alert alert-${kind}`, role: 'status' }, text);
 }
 
-export function taskRow(task, { pending = false } = {}) {
+/** Metres between two points (haversine); null without both. */
+export function distanceM(from, site) {
+  if (!from || site?.lat === null || site?.lat === undefined || site?.lon === null || site?.lon === undefined) return null;
+  const rad = (x) => (x * Math.PI) / 180;
+  const dLat = rad(site.lat - from.lat);
+  const dLon = rad(site.lon - from.lon);
+  const a = Math.sin(dLat / 2) ** 2 + Math.cos(rad(from.lat)) * Math.cos(rad(site.lat)) * Math.sin(dLon / 2) ** 2;
+  return 2 * 6371000 * Math.asin(Math.sqrt(a));
+}
+
+function distanceText(m) {
+  return m < 1000 ? t('task.distance_m', { m: Math.round(m / 10) * 10 }) : t('task.distance_km', { km: (m / 1000).toFixed(m < 10000 ? 1 : 0) });
+}
+
+/** Due time and priority (and distance) of a list card: what decides what comes first. */
+function rowFacts(task, here) {
+  const facts = [];
+  if (task.priority && task.priority !== 'normal') facts.push(h('span', { class: `prio prio-${task.priority}` }, t(`priority.${task.priority}`)));
+  if (task.due_resolution_at) {
+    facts.push(h('span', { class: `due${task.overdue ? ' overdue' : ''}` }, t('task.due_short', { at: formatDateTime(task.due_resolution_at) }), task.overdue ? ` · ${t('task.overdue')}` : ''));
+  }
+  const m = distanceM(here, task.site);
+  if (m !== null) facts.push(h('span', { class: 'distance' }, distanceText(m)));
+  return facts.length ? h('span', { class: 'task-facts' }, facts) : null;
+}
+
+export function taskRow(task, { pending = false, here = null } = {}) {
   const where = [task.counterparty?.name, task.site?.address].filter(Boolean).join(' · ');
   return h(
     'li',
@@ -58,6 +84,7 @@ export function taskRow(task, { pending = false } = {}) {
         h('span', { class: 'task-template' }, templateName(task.template)),
       ),
       h('span', { class: 'task-title' }, task.title),
+      rowFacts(task, here),
       where ? h('span', { class: 'task-where' }, where) : null,
       h(
         'span',
@@ -70,9 +97,9 @@ export function taskRow(task, { pending = false } = {}) {
   );
 }
 
-export function taskList(tasks, { empty, pendingIds = new Set() } = {}) {
+export function taskList(tasks, { empty, pendingIds = new Set(), here = null } = {}) {
   if (!tasks.length) return h('p', { class: 'empty' }, empty || t('common.empty'));
-  return h('ul', { class: 'task-list' }, tasks.map((task) => taskRow(task, { pending: pendingIds.has(task.id) })));
+  return h('ul', { class: 'task-list' }, tasks.map((task) => taskRow(task, { pending: pendingIds.has(task.id), here })));
 }
 
 export function button(label, onclick, { kind = 'secondary', type = 'button', disabled = false, name } = {}) {

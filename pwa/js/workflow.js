@@ -12,10 +12,12 @@ export const STATUSES = ['new', 'accepted', 'en_route', 'in_progress', 'waiting_
 // action -> (template flags) -> {status: after it, actions: the next steps to offer}.
 // Only forward steps are offered; the rest (postpone, refuse…) waits for the server.
 const AFTER_QUEUED = {
-  accept: (tpl) => ({ status: 'accepted', actions: tpl?.has_departure ? ['depart', 'arrive'] : ['start'] }),
+  // A field visit departs before it checks in (R7): no arrive without a departure.
+  accept: (tpl) => ({ status: 'accepted', actions: tpl?.has_departure ? ['depart'] : ['start'] }),
   assign: () => ({ status: 'accepted', actions: [] }),
   depart: () => ({ status: 'en_route', actions: ['arrive'] }),
-  arrive: () => ({ status: 'in_progress', actions: ['depart', 'done'] }),
+  // On site: Done next; never "departed" again at one tap.
+  arrive: () => ({ status: 'in_progress', actions: ['done'] }),
   start: () => ({ status: 'in_progress', actions: ['done'] }),
   done: (tpl) => ({ status: tpl?.requires_check ? 'done' : 'completed', actions: [] }),
   approve: () => ({ status: 'completed', actions: [] }),
