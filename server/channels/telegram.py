@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 import sqlite3
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import httpx
+import msgspec
 
 from server import db
 from server.accounts import service as accounts
@@ -25,6 +26,46 @@ from server.tasks.schemas import TaskIn
 from server.tasks.statuses import Channel
 
 log = get_logger("naryad.channels.telegram")
+# Telegram's ids are 64-bit integers (chat ids negative for groups); anything larger would
+# overflow the BIGINT columns they are compared with.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_UpdateId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class _Sender(msgspec.Struct):
+    id: _Int64
+
+
+class _Chat(msgspec.Struct):
+    id: _Int64
+    type: str = ""
+
+
+class _Message(msgspec.Struct):
+    """The fields of a message the handlers read; the rest of Telegram's shape is ignored."""
+
+    chat: _Chat
+    message_id: _Int64 | None = None
+    sender: _Sender | None = msgspec.field(default=None, name="from")
+    text: str | None = None
+    migrate_to_chat_id: _Int64 | None = None
+
+
+class _Update(msgspec.Struct):
+    update_id: _UpdateId
+    message: _Message | None = None
+
+
+def malformed(update: dict[str, Any]) -> str | None:
+    """Why an update cannot be handled (a field of the wrong type, an id beyond 64 bits),
+    or None. Checked before the update is claimed: a malformed delivery spends nothing."""
+    try:
+        msgspec.convert(update, _Update)
+    except msgspec.ValidationError as exc:
+        return str(exc)
+    return None
+
+
 _COMMAND = re.compile(r"^/task(?:@[A-Za-z0-9_]+)?(?=\s|$)", re.I)
 TITLE_MAX = 500
 
@@ -178,9 +219,12 @@ async def handle_update(update: dict[str, Any]) -> str:
     outcome commit together, and the bot's reply is sent only after that commit. A failure
     rolls everything back (no task, no reply) and answers 500, so Telegram retries."""
     settings = current_settings()
-    update_id = update.get("update_id")
-    if not isinstance(update_id, int):
+    reason = malformed(update)
+    if reason is not None:
+        # Acknowledged (200) all the same, or Telegram re-sends it forever.
+        log.warning("telegram update ignored: malformed", reason=reason[:300])
         return "ignored"
+    update_id = update["update_id"]
     async with db.transaction():
         if not await _claim_update(update_id):
             return "duplicate"

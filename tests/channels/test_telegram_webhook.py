@@ -308,3 +308,47 @@ async def test_set_webhook_command_registers_url_and_secret(tg: Backend, bot_api
     [call] = [c for c in bot_api.calls if c["method"] == "setWebhook"]
     assert call["url"] == "https://naryad.example.ru/api/channels/telegram/webhook"
     assert call["secret_token"] == SECRET and call["token"] == TOKEN
+
+
+@pytest.mark.sqlite
+async def test_malformed_updates_are_acknowledged_and_their_id_is_not_spent(
+    tg: Backend, bot_api: BotApi
+) -> None:
+    """Every authenticated update is answered 200 (API.md), however odd its shape: a text
+    that is no string, ids beyond 64 bits. A malformed update is ignored before it is
+    claimed, so a later good delivery of the same update id is still handled."""
+    await _setup(tg)
+    not_text = _message("/task Ромашка: привезти ленту")
+    not_text["message"]["text"] = {"oops": 1}
+    numeric_text = _message("/task Ромашка: привезти ленту")
+    numeric_text["message"]["text"] = 12345
+    private_numeric = _message("x", chat_id=4242)
+    private_numeric["message"]["chat"]["type"] = "private"
+    private_numeric["message"]["text"] = ["список"]
+    huge_update = _message("/task Ромашка: привезти ленту")
+    huge_update["update_id"] = 10**30
+    huge_sender = _message("/task Ромашка: привезти ленту", user_id=10**30)
+    huge_chat = _message("/task Ромашка: привезти ленту", chat_id=-(10**30))
+    no_chat = _message("/task Ромашка: привезти ленту")
+    del no_chat["message"]["chat"]
+    for update in (
+        not_text,
+        numeric_text,
+        private_numeric,
+        huge_update,
+        huge_sender,
+        huge_chat,
+        no_chat,
+        {"update_id": "7", "message": {}},
+        {"update_id": -5},
+        {"message": {"text": "/task x"}},
+    ):
+        assert (await _post(tg, update))["outcome"] == "ignored", update
+    assert bot_api.calls == []
+    assert await Task.count() == 0 and await TelegramUpdate.count() == 0
+
+    # The same update id, delivered whole (the first delivery's body was cut): handled.
+    fixed = {**not_text, "message": {**not_text["message"], "text": "/task Ромашка: ленту"}}
+    assert (await _post(tg, fixed))["outcome"] == "task_created"
+    assert (await _post(tg, fixed))["outcome"] == "duplicate"
+    assert await Task.count() == 1
