@@ -2,7 +2,8 @@
 
 Images a phone takes (JPEG, PNG, WebP, HEIC) and PDFs, up to 10 MB each. The declared type
 must match the file's own signature bytes: a name or a header alone proves nothing. Clients
-see, and add, only public attachments; staff choose per file (internal by default).
+see, and add, only public attachments; staff choose per file (internal by default). Who may
+add them: may_attach.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from server.attachments.schemas import AttachmentFile, AttachmentIn, AttachmentO
 from server.attachments.tables import TaskAttachment
 from server.lib import clock
 from server.lib.actor import Actor
-from server.lib.errors import InvalidInput, NotFound
+from server.lib.errors import Forbidden, InvalidInput, NotFound
 from server.tasks import service as tasks
-from server.tasks.schemas import UserRef
+from server.tasks.schemas import TaskOut, UserRef
+from server.tasks.statuses import Channel
 
 MAX_BYTES = 10 * 1024 * 1024
 # What a phone or a scanner produces; anything else (HTML, SVG, archives) is refused.
@@ -133,11 +135,34 @@ def _out(row: dict[str, Any], task_id: int) -> AttachmentOut:
     )
 
 
+async def may_attach(actor: Actor, task: TaskOut) -> bool:
+    """Who adds files to a task the caller sees (issue #14): its holder, office staff and
+    admins; a client when the task's template takes portal requests (its channels include
+    "portal"), so a portal request can carry the client's photo of the fault. Other
+    employees (the group, checkers, watchers) read and comment, but do not change it."""
+    if actor.is_dispatcher:
+        return True
+    if not actor.is_client_only:
+        return task.assignee is not None and task.assignee.id == actor.id
+    template = await tasks.get_template(task.template)
+    return Channel.PORTAL in template.channels
+
+
 async def add_attachment(
     actor: Actor, task_id: int, data: bytes, spec: AttachmentIn, *, channel: str = "ui"
 ) -> AttachmentOut:
     """Store a file on a task the actor can see, and record it in the task's history."""
     task = await tasks.get_task(actor, task_id)  # 404 for tasks the caller cannot see
+    if not await may_attach(actor, task):
+        if actor.is_client_only:
+            raise Forbidden(
+                f"files cannot be added to task #{task.number} here; send them to support "
+                "by e-mail in reply to the task's messages"
+            )
+        raise Forbidden(
+            f"only the holder of task #{task.number}, office staff or an admin add files to "
+            "it; accept the task first, or ask its holder"
+        )
     if not data:
         raise InvalidInput("the file is empty")
     if len(data) > MAX_BYTES:

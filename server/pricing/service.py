@@ -55,6 +55,17 @@ async def locked_task(task_id: int) -> dict[str, Any]:
     return row
 
 
+def _require_holder_or_dispatcher(actor: Actor, task: dict[str, Any]) -> None:
+    """Only the task's holder, office staff and admins change its specification (issue
+    #14): other engineers and checkers read it."""
+    if actor.is_dispatcher or task["assignee"] == actor.id:
+        return
+    raise Forbidden(
+        f"only the holder of task #{task['number']}, office staff or an admin change its "
+        "specification; accept the task first, or ask its holder"
+    )
+
+
 async def _is_unlocked(task_id: int) -> bool:
     return await SpecificationUnlock.exists().where(SpecificationUnlock.task == task_id)
 
@@ -209,6 +220,7 @@ async def add_line(actor: Actor, task_id: int, data: LineIn, *, channel: str = "
     discount = fields.percent("discount_percent", data.discount_percent)
     async with db.transaction():
         task = await locked_task(task_id)
+        _require_holder_or_dispatcher(actor, task)
         await _require_editable(task)
         if data.price_item_id is not None:
             given = _item_fields_given(data)
@@ -317,6 +329,7 @@ async def update_line(
         wanted["vat_rate"] = fields.vat_rate(patch.vat_rate)
     async with db.transaction():
         task = await locked_task(task_id)
+        _require_holder_or_dispatcher(actor, task)
         await _require_editable(task)
         row = await _one_line(task_id, line_id, task["number"])
         if row["price_item"] is not None:
@@ -361,6 +374,7 @@ async def delete_line(actor: Actor, task_id: int, line_id: int, *, channel: str 
     await tasks.get_task(actor, task_id)
     async with db.transaction():
         task = await locked_task(task_id)
+        _require_holder_or_dispatcher(actor, task)
         await _require_editable(task)
         removed = _single_line_out(await _one_line(task_id, line_id, task["number"]))
         await SpecificationLine.delete().where(SpecificationLine.id == line_id)

@@ -15,7 +15,7 @@ from server.accounts.tables import Group, Membership, User
 from server.clients import service as clients
 from server.clients.tables import Contact, Counterparty, Site
 from server.lib import clock, events
-from server.lib.actor import Actor
+from server.lib.actor import Actor, Role
 from server.lib.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from server.lib.search import contains_pattern
 from server.settings import current as current_settings
@@ -612,10 +612,37 @@ def _task_out(r: dict[str, Any], actor: Actor | None = None) -> TaskOut:
     )
 
 
+# Who sees every task: those who dispatch, check or administer the company's work.
+SEES_ALL: tuple[Role, ...] = (Role.ADMIN, Role.OFFICE, Role.CHECKER)
+
+
+def _restrict_to_involved(query: TaskQuery, actor: Actor) -> TaskQuery:
+    """An engineer's tasks (issue #14, README "Who sees which task"): those of their groups,
+    those they hold, worked on (an event of theirs in the history) or watch. Each EXISTS
+    is one index probe per task (task_events_task_actor, task_watchers_task_user), so
+    `queue=mine` and the lists stay index-driven."""
+    groups = sorted(actor.group_ids)
+    in_groups = f't."group" IN ({", ".join("{}" for _ in groups)}) OR ' if groups else ""
+    return query.where(
+        f"(t.assignee = {{}} OR {in_groups}"
+        "EXISTS (SELECT 1 FROM task_events e WHERE e.task = t.id AND e.actor = {}) OR "
+        'EXISTS (SELECT 1 FROM task_watchers w WHERE w.task = t.id AND w."user" = {}))',
+        actor.id,
+        *groups,
+        actor.id,
+        actor.id,
+    )
+
+
 def _restrict_to_visible(query: TaskQuery, actor: Actor) -> TaskQuery:
-    """Clients see only their company's tasks (and those of its chain members)."""
-    if not actor.is_client_only:
+    """Admins, office staff and checkers see every task; engineers their involvement
+    (_restrict_to_involved); clients only their company's tasks (and those of its chain
+    members). Every read of a task and of what hangs on it goes through get_task: an
+    invisible task is a 404."""
+    if actor.has_role(*SEES_ALL):
         return query
+    if not actor.is_client_only:
+        return _restrict_to_involved(query, actor)
     if actor.counterparty_id is None:
         return query.where("1 = 0")
     query.where(
