@@ -694,6 +694,16 @@ async def task_watchers(task_id: int) -> list[UserRef]:
 
 async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
     query = await build_list_query(actor, f)
+    if f.sort != "-id":
+        # Sorted by due time or priority the cursor is an offset (still opaque to clients).
+        offset = f.cursor or 0
+        tail = f"ORDER BY {LIST_ORDER[f.sort]} LIMIT {{}} OFFSET {{}}"
+        rows = await query.fetch(tail, f.limit + 1, offset)
+        more = len(rows) > f.limit
+        return TaskPage(
+            items=[_task_out(_typed(r), actor) for r in rows[: f.limit]],
+            next_cursor=str(offset + f.limit) if more else None,
+        )
     rows = await query.fetch("ORDER BY t.id DESC LIMIT {}", f.limit + 1)
     more = len(rows) > f.limit
     rows = rows[: f.limit]
@@ -701,6 +711,17 @@ async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
         items=[_task_out(_typed(r), actor) for r in rows],
         next_cursor=str(rows[-1]["id"]) if more and rows else None,
     )
+
+
+# GET /api/tasks?sort=: soonest due first (no due time last), or most urgent first.
+_PRIORITY_RANK = (
+    "CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+)
+LIST_ORDER = {
+    "-id": "t.id DESC",
+    "due": "(t.due_resolution_at IS NULL), t.due_resolution_at, t.id DESC",
+    "priority": f"{_PRIORITY_RANK}, (t.due_resolution_at IS NULL), t.due_resolution_at, t.id DESC",
+}
 
 
 async def open_tasks_of(actor: Actor, user_id: int) -> list[TaskOut]:
@@ -721,16 +742,6 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
     query = _restrict_to_visible(TaskQuery(), actor)
     if f.statuses:
         unknown = [s for s in f.statuses if s not in STATUSES]
-    if f.sort != "-id":
-        # Sorted by due time or priority the cursor is an offset (still opaque to clients).
-        offset = f.cursor or 0
-        tail = f"ORDER BY {LIST_ORDER[f.sort]} LIMIT {{}} OFFSET {{}}"
-        rows = await query.fetch(tail, f.limit + 1, offset)
-        more = len(rows) > f.limit
-        return TaskPage(
-            items=[_task_out(_typed(r), actor) for r in rows[: f.limit]],
-            next_cursor=str(offset + f.limit) if more else None,
-        )
         if unknown:
             raise InvalidInput(
                 f"unknown status {', '.join(unknown)}; statuses are: {', '.join(STATUSES)}"
@@ -740,17 +751,6 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
         template = await get_template(f.template)
         query.where("t.template = {}", template.id)
     if f.assignee_id is not None:
-# GET /api/tasks?sort=: soonest due first (no due time last), or most urgent first.
-_PRIORITY_RANK = (
-    "CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
-)
-LIST_ORDER = {
-    "-id": "t.id DESC",
-    "due": "(t.due_resolution_at IS NULL), t.due_resolution_at, t.id DESC",
-    "priority": f"{_PRIORITY_RANK}, (t.due_resolution_at IS NULL), t.due_resolution_at, t.id DESC",
-}
-
-
         query.where("t.assignee = {}", f.assignee_id)
     if f.group_id is not None:
         query.where('t."group" = {}', f.group_id)
