@@ -107,7 +107,10 @@ async def test_seed_demo_builds_a_believable_company(tmp_path: Path):
     """Check the demo's content through the database the CLI wrote."""
     from server import db
     from server.accounts.tables import User
-    from server.clients.tables import Counterparty, Site
+    from server.attachments.tables import TaskAttachment
+    from server.clients.tables import Contact, Counterparty, Site
+    from server.demo import TASKS
+    from server.pricing.tables import PriceItem, SpecificationLine, TaskSignature
     from server.tasks.tables import Task
 
     url = f"sqlite:///{tmp_path / 'demo.db'}"
@@ -117,7 +120,19 @@ async def test_seed_demo_builds_a_believable_company(tmp_path: Path):
     assert await Counterparty.count() >= 10
     assert await Counterparty.count().where(Counterparty.parent.is_not_null()) >= 3
     assert await Site.count() >= 8
-    assert await Task.count() == 30
+    assert await Task.count() == len(TASKS)
+    # Issue 15: every field visit on a site with coordinates, contacts, a price list, and
+    # finished visits with their specification, photo and signature.
+    visits = await Task.select(Task.site.lat, Task.site.lon, Task.status).where(
+        Task.template.code == "field_visit"
+    )
+    assert visits and all(v["site.lat"] is not None and v["site.lon"] is not None for v in visits)
+    assert await Contact.count() >= 10 and await PriceItem.count() >= 10
+    finished = [v for v in visits if v["status"] in ("done", "completed")]
+    assert len(finished) >= 3
+    assert await TaskSignature.count() >= len(finished)
+    assert await TaskAttachment.count() >= len(finished)
+    assert await SpecificationLine.count() >= 3 * len(finished)
     templates = {r["template.code"] for r in await Task.select(Task.template.code)}
     assert templates == {"accounting", "delivery", "field_visit", "repair", "remote_support"}
     statuses = {r["status"] for r in await Task.select(Task.status)}
