@@ -145,26 +145,35 @@ _PG_ANY = (
 )
 
 
+# Ranking every match of a common word (half the base says «касса») is what makes search
+# slow, so each engine ranks at most this many matches; a search that broad is refined by
+# a second word anyway.
+RANK_WINDOW = 400
+
+
 def search_sql(engine_is_sqlite: bool, *, public_only: bool, any_word: bool) -> str:
     """The id query of a search: `{}` for the query (twice on PostgreSQL), then the limit."""
     visible = " AND a.public" if public_only else ""
     if engine_is_sqlite:
+        # FTS5 orders by its `rank` (bm25, the title weighted: the migration) without
+        # scoring the whole table; the public filter applies to the ranked window.
         return (
-            "SELECT a.id FROM kb_articles_fts f JOIN kb_articles a ON a.id = f.rowid "
-            f"WHERE kb_articles_fts MATCH {{}}{visible} "
-            "ORDER BY bm25(kb_articles_fts, 10.0, 1.0), a.id DESC LIMIT {}"
+            "SELECT a.id FROM (SELECT rowid, rank FROM kb_articles_fts "
+            f"WHERE kb_articles_fts MATCH {{}} ORDER BY rank LIMIT {RANK_WINDOW}) f "
+            f"JOIN kb_articles a ON a.id = f.rowid{visible.replace(' AND', ' WHERE')} "
+            "ORDER BY f.rank, a.id DESC LIMIT {}"
         )
     query = (_PG_ANY if any_word else _PG_ALL).replace("{q}", "{}")
     return (
-        f"SELECT a.id FROM kb_articles a, (SELECT {query} AS q) s "
-        f"WHERE a.search @@ s.q{visible} "
-        "ORDER BY ts_rank(a.search, s.q) DESC, a.id DESC LIMIT {}"
+        f"WITH s AS (SELECT {query} AS q), m AS (SELECT a.id, a.search FROM kb_articles a, s "
+        f"WHERE a.search @@ s.q{visible} LIMIT {RANK_WINDOW}) "
+        "SELECT m.id FROM m, s ORDER BY ts_rank(m.search, s.q) DESC, m.id DESC LIMIT {}"
     )
 
 
 def fts5_query(text: str, *, any_word: bool) -> str:
     """User words as FTS5 phrases: quoting keeps operators and punctuation literal."""
-    words = [f'"{w}"' for w in _WORD.findall(text)]
+    words = [f'"{w}"' for w in _WORD.findall(text) if not any_word or len(w) > 2]
     return (" OR " if any_word else " ").join(words)
 
 

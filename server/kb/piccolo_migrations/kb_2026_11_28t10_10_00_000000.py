@@ -72,6 +72,8 @@ SQLITE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS kb_articles_fts USING fts5("
     "title, search_text, content='kb_articles', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')",
+    # `ORDER BY rank` is bm25 with the title weighted ten times the rest
+    "INSERT INTO kb_articles_fts(kb_articles_fts, rank) VALUES ('rank', 'bm25(10.0, 1.0)')",
     "CREATE TRIGGER IF NOT EXISTS kb_articles_fts_insert AFTER INSERT ON kb_articles BEGIN "
     "INSERT INTO kb_articles_fts(rowid, title, search_text) "
     "VALUES (new.id, new.title, new.search_text); END",
