@@ -253,7 +253,17 @@ async def poll(
     if stopping is not None:
         poller.stopping = stopping
     try:
-        await poller.prepare(delete_webhook=delete_webhook)
+        backoff = 1.0
+        while True:  # the Bot API may be unreachable at start-up too
+            try:
+                await poller.prepare(delete_webhook=delete_webhook)
+                break
+            except TryLater as exc:
+                if once:
+                    raise PollError(str(exc)) from exc
+                log.warning("telegram: cannot start yet", error=str(exc), in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
         return await poller.run(once=once)
     finally:
         await poller.close()
