@@ -20,7 +20,8 @@ Typos (`typo_probe`, `suggest`): the words of every name are kept in a vocabular
 each of their one-letter deletions (symmetric delete), so the known words one edit away
 from a title's word — one letter wrong, missing, extra, or two letters swapped — are found
 by an indexed lookup, never by a scan of all names; their normal forms then fetch the
-spellings the corrected title could contain, in the same query.
+spellings the corrected title could contain, like any lookup. Words with digits are not in
+it: «Точка 41» is another counterparty than «Точка 42», not a typo of it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ LEGAL_FORMS = frozenset(
     {"ооо", "оао", "зао", "пао", "ао", "нао", "ип", "llc", "ltd", "inc", "gmbh", "плc"}
 )
 # Shorter words are neither corrected nor used to correct: too many of them are one edit
-# away from each other ("ип", "чек", "сеть").
+# away from each other ("дом", "мир", "чек").
 MIN_TYPO_WORD = 4
 # The index columns first_token / last_token are varchar(100).
 KEY_LENGTH = 100
