@@ -39,7 +39,6 @@ from server.settings import current as current_settings
 from server.tasks import service as tasks
 from server.tasks.schemas import EquipmentRef, TaskOut
 from server.tasks.statuses import CLOSED, Channel
-from server.tasks.tables import Task
 
 MAX_PAGE = 200
 _TRUE = {"1", "true", "yes", "y", "да", "д", "+"}
@@ -80,14 +79,14 @@ async def list_kinds() -> list[KindOut]:
 async def create_kind(data: KindIn) -> KindOut:
     name = data.name.strip()
     if not name:
-        raise InvalidInput("name: say what the kind is, e.g. «Касса»")
+        raise InvalidInput("equipment.name_say_what_kind")
     names = [a.name for a in data.attributes]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:
-        raise InvalidInput(f"attributes: {', '.join(doubled)} declared more than once")
+        raise InvalidInput("equipment.attributes_declared_more_than", doubled=", ".join(doubled))
     async with db.transaction():
         if await EquipmentKind.exists().where(EquipmentKind.code == data.code):
-            raise Conflict(f"code: an equipment kind {data.code!r} already exists")
+            raise Conflict("equipment.code_equipment_kind_already", code=data.code)
         row = EquipmentKind(
             code=data.code,
             name=name,
@@ -109,7 +108,9 @@ async def _kind(code: str, field: str = "kind") -> dict[str, Any]:
         known = (
             ", ".join(k.code for k in await list_kinds()) or "none yet (POST /api/equipment/kinds)"
         )
-        raise InvalidInput(f"{field}: unknown equipment kind {code!r}; known kinds: {known}")
+        raise InvalidInput(
+            "equipment.unknown_equipment_kind_known", field=field, code=code, known=known
+        )
     return row
 
 
@@ -136,7 +137,7 @@ def check_attributes(
         except ValueError as exc:
             errors.append(f"attributes.{spec.name}: {exc}")
     if errors:
-        raise InvalidInput("; ".join(errors))
+        raise InvalidInput("equipment.attributes_invalid", problems="; ".join(errors))
     return result
 
 
@@ -245,7 +246,7 @@ async def _rows(where: str, *args: Any, tail: str = "") -> list[dict[str, Any]]:
 async def get_equipment(equipment_id: int, *, with_tasks: bool = True) -> EquipmentOut:
     rows = await _rows("WHERE e.id = {}", equipment_id)
     if not rows:
-        raise NotFound(f"equipment {equipment_id} not found")
+        raise NotFound("equipment.equipment_not_found", equipment_id=equipment_id)
     item = _out(rows[0], today())
     if with_tasks:
         item.tasks = await equipment_tasks(equipment_id)
@@ -286,7 +287,7 @@ async def equipment_tasks(equipment_id: int, limit: int = 200) -> list[Equipment
 def search_query(f: EquipmentFilter) -> tuple[str, list[Any]]:
     """WHERE and ORDER/LIMIT of a search, with its arguments (the benchmark runs it too)."""
     if not 1 <= f.limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        raise InvalidInput("equipment.limit_must_between", max_page=MAX_PAGE)
     clauses: list[str] = []
     args: list[Any] = []
     if f.q and f.q.strip():
@@ -328,7 +329,9 @@ async def search_equipment(f: EquipmentFilter) -> EquipmentPage:
 
 async def _require_counterparty(counterparty_id: int) -> None:
     if not await Counterparty.exists().where(Counterparty.id == counterparty_id):
-        raise InvalidInput(f"counterparty_id: no counterparty {counterparty_id}")
+        raise InvalidInput(
+            "equipment.counterparty_id_no_counterparty", counterparty_id=counterparty_id
+        )
 
 
 async def _require_site(site_id: int | None, counterparty_id: int) -> None:
@@ -336,10 +339,10 @@ async def _require_site(site_id: int | None, counterparty_id: int) -> None:
         return
     row = await Site.select(Site.counterparty).where(Site.id == site_id).first()
     if row is None:
-        raise InvalidInput(f"site_id: no site {site_id}")
+        raise InvalidInput("equipment.site_id_no_site", site_id=site_id)
     if row["counterparty"] != counterparty_id:
         raise InvalidInput(
-            f"site_id: site {site_id} belongs to another counterparty, not to {counterparty_id}"
+            "equipment.site_id_site_belongs", site_id=site_id, counterparty_id=counterparty_id
         )
 
 
@@ -358,8 +361,11 @@ async def require_unique_serial(
     row = await query.first()
     if row is not None:
         raise InvalidInput(
-            f"serial: «{serial.strip()}» is already used by equipment #{row['id']} of the same "
-            f"kind and model «{model.strip()}» («{row['counterparty.name']}»)"
+            "equipment.serial_already_used_equipment",
+            value=serial.strip(),
+            id=row["id"],
+            value2=model.strip(),
+            counterparty_name=row["counterparty.name"],
         )
 
 
@@ -372,7 +378,7 @@ def _is_unique_violation(exc: BaseException) -> bool:
 def _clean_model(model: str) -> str:
     model = " ".join(model.split())
     if not model:
-        raise InvalidInput("model: must not be blank, e.g. «АТОЛ 30Ф»")
+        raise InvalidInput("equipment.model_must_not_blank")
     return model
 
 
@@ -406,7 +412,7 @@ async def create_equipment(data: EquipmentIn) -> EquipmentOut:
             await row.save()
     except (asyncpg.UniqueViolationError, sqlite3.IntegrityError) as exc:
         if _is_unique_violation(exc):
-            raise InvalidInput(f"serial: «{serial}» was registered a moment ago") from exc
+            raise InvalidInput("equipment.serial_registered_moment_ago", serial=serial) from exc
         raise
     return await get_equipment(row.id, with_tasks=False)
 
@@ -421,7 +427,7 @@ async def update_equipment(equipment_id: int, patch: EquipmentPatch) -> Equipmen
         async with db.transaction():
             row = await Equipment.select().where(Equipment.id == equipment_id).first()
             if row is None:
-                raise NotFound(f"equipment {equipment_id} not found")
+                raise NotFound("equipment.equipment_not_found", equipment_id=equipment_id)
             row = dict(row)
             row["attributes"] = _json(row["attributes"]) or {}
             counterparty_id = _pick(changes, "counterparty_id", row["counterparty"])
@@ -469,7 +475,7 @@ async def update_equipment(equipment_id: int, patch: EquipmentPatch) -> Equipmen
             await Equipment.update(values).where(Equipment.id == equipment_id)
     except (asyncpg.UniqueViolationError, sqlite3.IntegrityError) as exc:
         if _is_unique_violation(exc):
-            raise InvalidInput("serial: was registered for another piece a moment ago") from exc
+            raise InvalidInput("equipment.serial_registered_another_piece") from exc
         raise
     return await get_equipment(equipment_id)
 
@@ -483,10 +489,7 @@ async def require_linkable(counterparty_id: int | None, ids: list[int]) -> list[
     if not ids:
         return []
     if counterparty_id is None:
-        raise InvalidInput(
-            "equipment_ids: the task has no counterparty, and equipment belongs to one; "
-            "name the counterparty first"
-        )
+        raise InvalidInput("equipment.equipment_ids_task_no")
     rows = await Equipment.select(
         Equipment.id,
         Equipment.model,
@@ -518,7 +521,9 @@ async def require_linkable(counterparty_id: int | None, ids: list[int]) -> list[
         elif r["archived"]:
             errors.append(f"{label} is archived")
     if errors:
-        raise InvalidInput("equipment_ids: " + "; ".join(errors))
+        raise InvalidInput(
+            "equipment.links_invalid", field="equipment_ids", problems="; ".join(errors)
+        )
     return ids
 
 
@@ -541,14 +546,14 @@ async def set_task_equipment(actor: Actor | None, task_id: int, ids: list[int]) 
     )
     if actor is not None:
         if actor.is_client_only:
-            raise Forbidden("clients cannot change a task's equipment")
+            raise Forbidden("equipment.clients_cannot_change_task")
         holder = task.assignee is not None and task.assignee.id == actor.id
         if not (actor.is_dispatcher or holder):
-            raise Forbidden(
-                f"only the office or the engineer holding task #{task.number} changes its equipment"
-            )
+            raise Forbidden("equipment.only_office_engineer_holding", task_number=task.number)
     if task.status in CLOSED:
-        raise Conflict(f"task #{task.number} is {task.status}; its equipment stays as it was")
+        raise Conflict(
+            "equipment.task_equipment_stays", task_number=task.number, status=task.status
+        )
     async with db.transaction():
         wanted = await require_linkable(task.counterparty.id if task.counterparty else None, ids)
         rows = await TaskEquipment.select(TaskEquipment.equipment).where(
@@ -600,15 +605,3 @@ async def task_equipment(task_id: int) -> list[EquipmentRef]:
         )
         for r in rows
     ]
-
-
-async def tasks_with_equipment(equipment_id: int) -> list[int]:
-    rows = await TaskEquipment.select(TaskEquipment.task).where(
-        TaskEquipment.equipment == equipment_id
-    )
-    return [r["task"] for r in rows]
-
-
-async def counterparty_of(task_id: int) -> int | None:
-    row = await Task.select(Task.counterparty).where(Task.id == task_id).first()
-    return row["counterparty"] if row else None
