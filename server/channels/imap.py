@@ -381,6 +381,10 @@ class Reader:
         await self._move_after(uid, row)
         return "failed" if row["state"] == "failed" else str(row["outcome"])
 
+    async def more_waiting(self) -> bool:
+        """Mail that came in during the pass (a server tells IDLE only of what comes later)."""
+        return any(self.key(uid) not in self.retry_at for uid in await self.session.waiting())
+
     def next_due(self) -> float | None:
         """Seconds until a waiting message is due again (a retry, a stale move)."""
         if not self.retry_at:
@@ -550,6 +554,7 @@ async def watch(mailbox: Mailbox, settings: Settings) -> None:
             await session.open(settings)
             reader = Reader(mailbox, settings, session, retry_at)
             idle = session.can_idle
+            passes = 0
             log.info(
                 "imap: watching",
                 mailbox=str(mailbox),
@@ -561,6 +566,11 @@ async def watch(mailbox: Mailbox, settings: Settings) -> None:
                 if counts:
                     log.info("imap: pass done", mailbox=str(mailbox), **counts)
                 backoff = 1.0
+                # (bounded: a message that cannot be moved must not spin this loop)
+                if passes < 10 and await reader.more_waiting():
+                    passes += 1
+                    continue
+                passes = 0
                 wait = IDLE_RENEW_S if idle else settings.imap_poll_s
                 due = reader.next_due()
                 if due is not None:

@@ -15,6 +15,7 @@ import pwd
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import msgspec
@@ -60,6 +62,8 @@ class Dovecot:
             )
         self.root = root
         self.port = free_port()
+        self.tls_port = free_port()
+        _self_signed(root / "cert.pem", root / "key.pem")
         self.passwd = root / "passwd"
         self.passwd.write_text("")
         (root / "home").mkdir()
@@ -78,7 +82,9 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal}
@@ -103,7 +109,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
   }}
 }}
 service anvil {{
@@ -142,8 +149,6 @@ service anvil {{
         return user, password
 
     def url(self, user: str, password: str, port: int | None = None, query: str = "") -> str:
-        from urllib.parse import quote
-
         q = f"?{query}" if query else ""
         return f"imap://{user}:{quote(password, safe='')}@127.0.0.1:{port or self.port}/INBOX{q}"
 
@@ -158,6 +163,44 @@ service anvil {{
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def _self_signed(cert_path: Path, key_path: Path) -> None:
+    """A throwaway certificate for 127.0.0.1, signed by nobody anyone trusts."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o644)  # Dovecot's master reads it as root; a test key, thrown away
 
 
 @pytest.fixture(scope="module")
@@ -363,6 +406,22 @@ def test_mailbox_urls() -> None:
     # RFC 3501's own example of a modified UTF-7 mailbox name
     assert imap.mailbox_arg("~peter/mail/台北/日本語") == '"~peter/mail/&U,BTFw-/&ZeVnLIqe-"'
     assert imap.mailbox_arg("R&D") == '"R&-D"'
+
+
+async def test_imaps_verifies_the_server_certificate(
+    dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS is on and verified: a self-signed server is refused before the password goes;
+    once the system trusts its certificate (here: SSL_CERT_FILE), it works."""
+    user, password = dovecot.user()
+    url = f"imaps://{user}:{quote(password, safe='')}@127.0.0.1:{dovecot.tls_port}/INBOX"
+    mailbox = imap.parse_mailboxes(url)[0]
+    assert mailbox.tls and mailbox.port == dovecot.tls_port
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await imap.drain_mailbox(mailbox, Settings.from_env({}))
+    assert f"user={user}" not in (dovecot.root / "dovecot.log").read_text()
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.root / "cert.pem"))
+    assert await imap.drain_mailbox(mailbox, Settings.from_env({})) == {}
 
 
 def test_cli_help_and_settings_errors() -> None:
