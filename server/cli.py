@@ -193,7 +193,8 @@ def imap_intake(once: bool) -> None:
 
       imaps://user:password@imap.example.ru:993/INBOX
 
-    (imap:// is unencrypted; percent-encode special characters of the password). Options
+    (imaps:// checks the server's certificate against the system's CAs, or SSL_CERT_FILE;
+    imap:// is unencrypted; percent-encode special characters of the password). Options
     after '?': address=project+31@example.ru names the intake address the mailbox
     receives when the messages' own To/Delivered-To do not; idle=no polls every
     NARYAD_IMAP_POLL_S seconds instead of waiting with IDLE.
