@@ -251,11 +251,16 @@ async def test_r9_only_for_remote_support_and_with_counterparty(backend):
     assert await _counts() == before
 
 
-async def test_clients_cannot_create_tasks_here(backend):
+async def test_clients_create_only_through_templates_open_to_the_portal(backend):
+    """Clients may file portal requests (tests/portal); a template without the portal
+    channel is refused by R3, and nothing is written."""
     cp = await backend.counterparty("Ромашка")
     client = await backend.user("client", counterparty_id=cp["id"])
-    resp = await backend.create_task(client, template="remote_support", title="Ромашка: касса")
-    assert resp.status_code == 403
+    before = await _counts()
+    resp = await backend.create_task(client, template="repair", title="Ромашка: касса")
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["extra"]["rule"] == "R3"
+    assert await _counts() == before
 
 
 async def test_r12_creation_is_recorded_with_actor_channel_time(backend):
