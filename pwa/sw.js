@@ -8,8 +8,9 @@
 
 // Bumped when shell files change in a way old pages must not mix with (v2: photo uploads,
 // v3: buttons from the server's `actions`, no copy of the state machine, v4: feed,
-// specification, the page's own offline copy of the lists).
-const VERSION = 'v4';
+// specification, the page's own offline copy of the lists, v5: the client portal and the
+// knowledge base; the dispatch map's styles and Leaflet, the rating page's style).
+const VERSION = 'v5';
 const SHELL_CACHE = `naryad-shell-${VERSION}`;
 const API_CACHE = 'naryad-api';
 const API_CACHE_MAX = 300;
@@ -20,6 +21,8 @@ const SHELL = [
   '/index.html',
   '/manifest.webmanifest',
   '/css/app.css',
+  '/css/dispatch.css',
+  '/css/rate.css',
   '/icons/icon-192.png',
   '/icons/icon-512.png',
   '/i18n/ru.json',
@@ -55,6 +58,15 @@ const SHELL = [
   '/js/service.js',
   '/js/ui.js',
   '/js/workflow.js',
+  '/js/portal.js',
+  '/js/kb.js',
+  '/vendor/leaflet/leaflet.css',
+  '/vendor/leaflet/leaflet-src.esm.js',
+  '/vendor/leaflet/images/layers.png',
+  '/vendor/leaflet/images/layers-2x.png',
+  '/vendor/leaflet/images/marker-icon.png',
+  '/vendor/leaflet/images/marker-icon-2x.png',
+  '/vendor/leaflet/images/marker-shadow.png',
 ];
 
 self.addEventListener('install', (event) => {
@@ -147,8 +159,9 @@ self.addEventListener('fetch', (event) => {
     event.respondWith(networkFirst(event));
   } else if (url.pathname === '/schema/openapi.json') {
     event.respondWith(networkFirst(event));
-  } else if (url.pathname.startsWith('/schema')) {
-    // API docs: always from the network.
+  } else if (url.pathname.startsWith('/schema') || url.pathname.startsWith('/rate/')) {
+    // API docs and the server's own pages (the rating links of the e-mail): always from
+    // the network; the app shell must not answer for them.
   } else if (request.mode === 'navigate') {
     event.respondWith(shellFirst(event, '/'));
   } else {

@@ -21,6 +21,8 @@ import { renderMissing } from './missing.js';
 import { renderDevMail } from './devmail.js';
 import { renderBoard, renderRoute, startLocationSharing } from './dispatch.js';
 import { icon } from './icons.js';
+import { isClientOnly, renderPortal, renderPortalNew, renderPortalTask } from './portal.js';
+import { renderArticle, renderArticleForm, renderKb } from './kb.js';
 
 const API_CACHE = 'naryad-api';
 const LAST_USER_KEY = 'naryad.lastUser';
@@ -31,7 +33,7 @@ const ROUTES = [
   { pattern: /^\/check$/, render: renderCheck },
   { pattern: /^\/tasks$/, render: renderTasks },
   // #/tasks/ID too: the links in notifications use it.
-  { pattern: /^\/tasks?\/(\d+)$/, render: renderTask },
+  { pattern: /^\/tasks?\/(\d+)$/, render: (main, ctx) => (isClientOnly() ? renderPortalTask : renderTask)(main, ctx) },
   { pattern: /^\/new$/, render: renderCreate },
   { pattern: /^\/dashboard$/, render: renderDashboard },
   { pattern: /^\/outbox$/, render: renderOutbox },
@@ -42,9 +44,17 @@ const ROUTES = [
   { pattern: /^\/mail$/, render: renderDevMail },
   { pattern: /^\/dispatch$/, render: renderBoard },
   { pattern: /^\/route$/, render: renderRoute },
+  { pattern: /^\/portal$/, render: renderPortal },
+  { pattern: /^\/portal\/new$/, render: renderPortalNew },
+  { pattern: /^\/portal\/task\/(\d+)$/, render: renderPortalTask },
+  { pattern: /^\/kb$/, render: renderKb },
+  { pattern: /^\/kb\/new$/, render: renderArticleForm },
+  { pattern: /^\/kb\/(\d+)$/, render: renderArticle },
+  { pattern: /^\/kb\/(\d+)\/edit$/, render: renderArticleForm },
 ];
 
 function navItems() {
+  if (isClientOnly()) return [['#/portal', 'nav.portal'], ['#/portal/new', 'nav.portal_new'], ['#/kb', 'nav.kb'], ['#/me', 'nav.me']];
   const items = [];
   if (hasRole('engineer')) items.push(['#/queue', 'nav.queue']);
   if (hasRole('checker', 'admin')) items.push(['#/check', 'nav.check']);
@@ -57,11 +67,13 @@ function navItems() {
   if (hasRole('engineer')) items.push(['#/route', 'nav.route']);
   if (hasRole('engineer', 'checker')) items.push(['#/feed', 'nav.feed']);
   if (hasRole('admin')) items.push(['#/mail', 'nav.mail']);
+  items.push(['#/kb', 'nav.kb']);
   items.push(['#/me', 'nav.me']);
   return items;
 }
 
 export function homeRoute() {
+  if (isClientOnly()) return '#/portal';
   if (hasRole('engineer')) return '#/queue';
   if (hasRole('checker') && !hasRole('office', 'admin')) return '#/check';
   return '#/tasks';

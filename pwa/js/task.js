@@ -14,6 +14,7 @@ import { button, errorBox, infoBox, offlineNote, pageTitle, statusChip } from '.
 import { photoSection } from './photos.js';
 import { signaturePad } from './signature.js';
 import { specSection } from './spec.js';
+import { articleLinks } from './kb.js';
 import { checkinFacts, documentLinks, editForm, eventDetails, eventLabel, returnedBanner, signatureImage } from './taskextra.js';
 
 function position() {
@@ -74,6 +75,8 @@ export async function renderTask(main, { id, isCurrent }) {
   // Built once and re-attached on every redraw, so what is drawn or picked is kept.
   const photos = photoSection(id, { onSent: () => loadSide().then(draw) });
   const signature = signaturePad({ onsave: saveSignature });
+  // Issue 18: knowledge-base articles linked to the task (employees link one).
+  const articles = articleLinks(id);
   // Holder, office and admins edit the specification while the task is open.
   const spec = specSection(id, { canEdit: () => Boolean(state.task) && (view().assignee?.id === me.id || hasRole('office', 'admin')) });
 
@@ -516,6 +519,7 @@ export async function renderTask(main, { id, isCurrent }) {
             commentsSection(),
             h('section', { class: 'card', 'aria-labelledby': 'photos-h' }, h('h2', { id: 'photos-h' }, t('photos.title')), photos.element),
             signing ? h('section', { class: 'card', 'aria-labelledby': 'signature-h' }, h('h2', { id: 'signature-h' }, t('signature.title')), signature) : null,
+            articles,
             historySection()))),
     );
     if (focused && focused !== 'page-title') document.getElementById(focused)?.focus();
