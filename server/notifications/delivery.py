@@ -16,6 +16,7 @@ import aiosmtplib
 import httpx
 import jinja2
 
+from server import db
 from server.devmail import service as devmail
 from server.lib import clock
 from server.lib.logs import get_logger
@@ -134,9 +135,11 @@ class Delivery:
             log.info("notification will be retried", id=notification_id, error=repr(exc))
             await service.mark_retry(row, str(exc) or repr(exc), s.notify_max_attempts)
             return "retry"
-        # At-least-once: a crash between the send above and this line re-sends the row after
+        # At-least-once: a crash between the send above and the mark re-sends the row after
         # the lease (e-mail keeps its Message-ID, so the client sees the same message).
-        await service.mark_sent(row)
+        # E-mail marks itself at the server's 250, before QUIT (_email).
+        if row["channel"] != "email":
+            await service.mark_sent(row)
         return "sent"
 
     async def deliver_many(self, ids: list[int]) -> None:
@@ -195,19 +198,30 @@ class Delivery:
         envelope_from = s.smtp_from or parseaddr(str(msg["From"]))[1]
         # Flattened here: aiosmtplib would re-flatten with the stock SMTP policy (see above).
         raw = msg.as_bytes(policy=MAIL_POLICY)
+        smtp = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_user,
+            password=s.smtp_password,
+            use_tls=s.smtp_tls == "tls",
+            start_tls=s.smtp_tls == "starttls",  # False, not None: no opportunistic upgrade
+            timeout=self.send_timeout,
+        )
         try:
-            await aiosmtplib.send(
-                raw,
-                sender=envelope_from,
-                recipients=[row["address"]],
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_user,
-                password=s.smtp_password,
-                use_tls=s.smtp_tls == "tls",
-                start_tls=s.smtp_tls == "starttls",  # False, not None: no opportunistic upgrade
-                timeout=self.send_timeout,
-            )
+            await smtp.connect()
+            if db.is_sqlite():
+                # (SQLite's one writer is not held across a network exchange.)
+                await smtp.sendmail(envelope_from, [row["address"]], raw)
+                await service.mark_sent(row)
+            else:
+                # The row is marked sent in a transaction that commits the moment the
+                # server answers 250 to DATA (the message is theirs then), before QUIT:
+                # a worker killed after that has nothing to send again, and one killed
+                # before it leaves the row to be sent again. What remains between the
+                # 250 and the mark is one COMMIT. A refusal rolls the mark back.
+                async with db.transaction():
+                    await service.mark_sent(row)
+                    await smtp.sendmail(envelope_from, [row["address"]], raw)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(500 <= c < 600 for c in codes):
@@ -219,6 +233,8 @@ class Delivery:
             raise TransientError(f"SMTP {exc.code}: {exc.message}") from exc
         except aiosmtplib.SMTPException as exc:
             raise TransientError(f"SMTP: {exc}") from exc
+        finally:
+            await _goodbye(smtp)
 
     # --- Telegram ---------------------------------------------------------------------------
 
@@ -290,6 +306,16 @@ class Delivery:
         ctx = {**row["context"], "link": self._link(row["context"])}
         text = render(row["kind"], row["language"], ctx)
         return f"{text.subject}\n\n{text.body}"
+
+
+async def _goodbye(smtp: aiosmtplib.SMTP) -> None:
+    """QUIT, or drop the connection: after the 250 (or a refusal) nothing depends on it."""
+    if not smtp.is_connected:
+        return
+    try:
+        await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        smtp.close()
 
 
 async def run_sweep(delivery: Delivery) -> int:
