@@ -87,6 +87,19 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"signature image is {width}x{height} pixels, too large")
 
 
+class ClientSignOff(msgspec.Struct, frozen=True, kw_only=True):
+    """The client's answer to the finished visit in the portal: the act accepted, or
+    disputed with a comment (issue 18)."""
+
+    decision: Literal["accepted", "disputed"]
+    signer_name: ShortText = ""
+    at: dt.datetime | None = None
+    comment: LongText = ""
+
+    def __post_init__(self) -> None:
+        enforce_lengths(self)
+
+
 class EquipmentLine(msgspec.Struct, frozen=True, kw_only=True):
     """A piece of the client's equipment the work is about."""
 
@@ -132,6 +145,8 @@ class TaskDocument(msgspec.Struct, frozen=True, kw_only=True):
     completed_works: LongText = ""
     lines: Annotated[list[SpecLine], msgspec.Meta(max_length=MAX_LINES)] = []
     signature: Signature | None = None
+    # The client's sign-off in the portal (the completion act prints it).
+    sign_off: ClientSignOff | None = None
     # Printed as a QR code (and a clickable link) pointing at the task in the app.
     link_url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     language: Language = "ru"

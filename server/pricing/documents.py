@@ -28,6 +28,7 @@ import weasyprint
 
 from printing.documents import (
     ChecklistLine,
+    ClientSignOff,
     Company,
     EquipmentLine,
     Language,
@@ -42,6 +43,7 @@ from server.lib import clock
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, DomainError, InvalidInput, NotFound
 from server.maintenance import checklists
+from server.portal import service as portal
 from server.pricing import service, signatures
 from server.pricing.tables import StoredDocument
 from server.settings import Settings
@@ -144,6 +146,7 @@ async def build_document(task: TaskOut, language: Language, config: DocumentConf
             )
         )
     signed = await signatures.signature_row(task.id)
+    sign_off = await portal.latest_sign_off(task.id)
     contact = await client_contact(task)
     return TaskDocument(
         company=Company(
@@ -174,6 +177,14 @@ async def build_document(task: TaskOut, language: Language, config: DocumentConf
             signed_at=signed["signed_at"],
         )
         if signed
+        else None,
+        sign_off=ClientSignOff(
+            decision="accepted" if sign_off.decision == "accepted" else "disputed",
+            signer_name=_clip(sign_off.signer_name),
+            at=sign_off.at,
+            comment=_clip(sign_off.comment, _LONG),
+        )
+        if sign_off
         else None,
         link_url=task_link(config.public_url, task.id),
         language=language,
