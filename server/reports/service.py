@@ -18,6 +18,7 @@ from server.lib.actor import Actor
 from server.lib.errors import InvalidInput
 from server.portal import service as portal
 from server.portal.schemas import CsatOut
+from server.portal.tables import TaskRating
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskFilter, TaskOut
 from server.tasks.statuses import CLOSED, is_overdue
@@ -249,6 +250,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("accepted_at", "Принята"),
         ("completed_at", "Завершена"),
         ("due_resolution_at", "Срок"),
+        ("rating", "Оценка клиента"),
         ("overdue", "Просрочена"),
     ],
     "en": [
@@ -265,6 +267,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("accepted_at", "Accepted"),
         ("completed_at", "Completed"),
         ("due_resolution_at", "Due"),
+        ("rating", "Client rating"),
         ("overdue", "Overdue"),
     ],
 }
@@ -325,7 +328,9 @@ def export_language(lang: str | None) -> str:
     return lang
 
 
-def _cells(task: TaskOut, tz: ZoneInfo, lang: str = "ru", as_text: bool = True) -> list[Any]:
+def _cells(
+    task: TaskOut, tz: ZoneInfo, lang: str = "ru", as_text: bool = True, score: int | None = None
+) -> list[Any]:
     labels = LABELS[lang]
 
     def when(value: dt.datetime | None) -> Any:
@@ -352,6 +357,7 @@ def _cells(task: TaskOut, tz: ZoneInfo, lang: str = "ru", as_text: bool = True) 
         when(task.accepted_at),
         when(task.completed_at),
         when(task.due_resolution_at),
+        score if score is not None else ("" if as_text else None),
         labels["yes"][""] if task.overdue else "",
     ]
 
@@ -369,13 +375,28 @@ async def _all_tasks(actor: Actor, f: TaskFilter) -> list[TaskOut]:
     return result[:EXPORT_LIMIT]
 
 
+async def _scores(found: list[TaskOut]) -> dict[int, int]:
+    """CSAT scores of the exported tasks: one query per chunk of ids, on task_ratings'
+    unique task index (the list itself stays one query per page)."""
+    ids = [task.id for task in found]
+    scores: dict[int, int] = {}
+    for start in range(0, len(ids), 500):
+        rows = await TaskRating.select(TaskRating.task, TaskRating.score).where(
+            TaskRating.task.is_in(ids[start : start + 500])
+        )
+        scores.update({row["task"]: row["score"] for row in rows})
+    return scores
+
+
 async def export_csv(actor: Actor, f: TaskFilter, tz_name: str, lang: str = "ru") -> bytes:
     tz = ZoneInfo(tz_name)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([title for _, title in COLUMNS[lang]])
-    for task in await _all_tasks(actor, f):
-        writer.writerow(_cells(task, tz, lang))
+    found = await _all_tasks(actor, f)
+    scores = await _scores(found)
+    for task in found:
+        writer.writerow(_cells(task, tz, lang, score=scores.get(task.id)))
     # The BOM makes Excel read the Cyrillic as UTF-8.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -388,8 +409,10 @@ async def export_xlsx(actor: Actor, f: TaskFilter, tz_name: str, lang: str = "ru
     sheet.title = "Задачи" if lang == "ru" else "Tasks"
     sheet.append([title for _, title in COLUMNS[lang]])
     date_columns = [i + 1 for i, (name, _) in enumerate(COLUMNS[lang]) if name.endswith("_at")]
-    for task in await _all_tasks(actor, f):
-        sheet.append(_cells(task, tz, lang, as_text=False))
+    found = await _all_tasks(actor, f)
+    scores = await _scores(found)
+    for task in found:
+        sheet.append(_cells(task, tz, lang, as_text=False, score=scores.get(task.id)))
     for col in date_columns:
         for (cell,) in sheet.iter_rows(min_row=2, min_col=col, max_col=col):
             cell.number_format = DATE_FORMAT

@@ -89,7 +89,7 @@ async def test_client_requests_reads_the_reply_signs_off_and_rates_from_the_mail
     mb: Backend, phones: Any
 ) -> None:
     romashka = await mb.counterparty("Ромашка")
-    site = await mb.site(romashka["id"], name="Магазин на Профсоюзной", **SITE)
+    await mb.site(romashka["id"], name="Магазин на Профсоюзной", **SITE)
     client = await mb.user(
         "client", counterparty_id=romashka["id"], surname="Клиентова", email="anna@romashka.example"
     )
