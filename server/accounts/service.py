@@ -40,10 +40,10 @@ def _token_hash(token: str) -> str:
 async def create_group(name: str) -> GroupOut:
     name = name.strip()
     if not name:
-        raise InvalidInput("group name must not be blank")
+        raise InvalidInput("account.group_name_must_not")
     async with db.transaction():
         if await Group.exists().where(Group.name == name):
-            raise Conflict(f"a group named {name!r} already exists")
+            raise Conflict("account.group_named_already_exists", name=name)
         row = Group(name=name)
         await row.save()
     return GroupOut(id=row.id, name=row.name)
@@ -57,7 +57,7 @@ async def list_groups() -> list[GroupOut]:
 async def group_id_by_name(name: str) -> int:
     row = await Group.select(Group.id).where(Group.name == name).first()
     if row is None:
-        raise NotFound(f"no group named {name!r}")
+        raise NotFound("account.no_group_named", name=name)
     return int(row["id"])
 
 
@@ -65,34 +65,38 @@ async def create_user(data: UserIn, *, created_by: Actor | None = None) -> UserO
     """Create an account. `created_by` None means the CLI (trusted operator)."""
     roles = sorted(set(data.roles))
     if created_by is not None and "admin" in roles and not created_by.has_role("admin"):
-        raise Forbidden("only an admin can create another admin")
+        raise Forbidden("account.only_admin_can_create")
     if "client" in roles and data.counterparty_id is None:
-        raise InvalidInput("a user with role 'client' needs counterparty_id (their company)")
+        raise InvalidInput("account.user_role_client_needs")
     if "client" in roles and set(roles) & EMPLOYEE_ROLES:
-        raise InvalidInput("role 'client' cannot be combined with employee roles")
+        raise InvalidInput("account.role_client_cannot_combined")
     email = data.email.strip().lower() if data.email else None
     if email is not None and not is_email(email):
-        raise InvalidInput(f"{data.email!r} is not an e-mail address")
+        raise InvalidInput("account.not_e_mail_address", email=data.email)
     surname = data.surname.strip()
     if not surname:
-        raise InvalidInput("surname must not be blank")
+        raise InvalidInput("account.surname_must_not_blank")
     async with db.transaction():
         if await User.exists().where(User.login == data.login):
-            raise Conflict(f"login {data.login!r} is already taken")
+            raise Conflict("account.login_already_taken", data_login=data.login)
         if data.telegram_user_id is not None and await User.exists().where(
             User.telegram_user_id == data.telegram_user_id
         ):
-            raise Conflict(f"Telegram user {data.telegram_user_id} is linked to another account")
+            raise Conflict(
+                "account.telegram_user_linked_another", telegram_user_id=data.telegram_user_id
+            )
         if data.counterparty_id is not None and not await Counterparty.exists().where(
             Counterparty.id == data.counterparty_id
         ):
-            raise InvalidInput(f"counterparty_id {data.counterparty_id}: no such counterparty")
+            raise InvalidInput(
+                "account.counterparty_id_no_such", counterparty_id=data.counterparty_id
+            )
         group_ids = sorted(set(data.group_ids))
         if group_ids:
             found = {r["id"] for r in await Group.select(Group.id).where(Group.id.is_in(group_ids))}
             missing = [g for g in group_ids if g not in found]
             if missing:
-                raise InvalidInput(f"group_ids: no such group {missing}")
+                raise InvalidInput("account.group_ids_no_such", missing=missing)
         user = User(
             login=data.login,
             password_hash=hash_password(data.password),
@@ -160,7 +164,7 @@ async def _memberships(user_ids: list[int]) -> dict[int, list[int]]:
 async def get_user(user_id: int) -> UserOut:
     row = await User.select(*_USER_COLUMNS).where(User.id == user_id).first().output(load_json=True)
     if row is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("account.user_not_found", user_id=user_id)
     groups = await _memberships([user_id])
     return _user_out(row, groups[user_id])
 
@@ -192,15 +196,15 @@ async def list_users(
 
 def _check_roles(roles: list[str], counterparty_id: int | None) -> None:
     if "client" in roles and counterparty_id is None:
-        raise InvalidInput("a user with role 'client' needs counterparty_id (their company)")
+        raise InvalidInput("account.user_role_client_needs")
     if "client" in roles and set(roles) & EMPLOYEE_ROLES:
-        raise InvalidInput("role 'client' cannot be combined with employee roles")
+        raise InvalidInput("account.role_client_cannot_combined")
 
 
 def _blank(field: str, value: str) -> str:
     value = value.strip()
     if not value:
-        raise InvalidInput(f"{field}: must not be blank")
+        raise InvalidInput("account.must_not_blank", field=field)
     return value
 
 
@@ -210,7 +214,7 @@ async def _locked_user(user_id: int) -> dict[str, Any]:
         query = query.lock_rows()
     row = await query.first().output(load_json=True)
     if row is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("account.user_not_found", user_id=user_id)
     return row
 
 
@@ -222,9 +226,7 @@ async def _require_another_admin(user: dict[str, Any]) -> None:
         .output(load_json=True)
     )
     if not any("admin" in (r["roles"] or []) for r in rows):
-        raise Conflict(
-            f"{user['full_name']} is the last active admin; make someone else an admin first"
-        )
+        raise Conflict("account.last_active_admin_make", full_name=user["full_name"])
 
 
 async def update_user(actor: Actor, user_id: int, patch: UserPatch) -> UserOut:
@@ -233,12 +235,12 @@ async def update_user(actor: Actor, user_id: int, patch: UserPatch) -> UserOut:
     token of the user in the same transaction: their sessions end at once."""
     given = named_fields(patch)
     if "roles" in given and not actor.has_role("admin"):
-        raise Forbidden("only an admin changes roles; leave 'roles' out to edit the other fields")
+        raise Forbidden("account.only_admin_changes_roles")
     async with db.transaction():
         row = await _locked_user(user_id)
         roles_before = list(row["roles"] or [])
         if "admin" in roles_before and not actor.has_role("admin"):
-            raise Forbidden(f"{row['full_name']} is an admin; only an admin edits an admin")
+            raise Forbidden("account.admin_only_admin_edits", full_name=row["full_name"])
         changes: dict[Any, Any] = {}
         if "full_name" in given:
             changes[User.full_name] = _blank("full_name", given["full_name"])
@@ -257,7 +259,7 @@ async def update_user(actor: Actor, user_id: int, patch: UserPatch) -> UserOut:
         if "email" in given:
             email = given["email"].strip().lower() if given["email"] else None
             if email is not None and not is_email(email):
-                raise InvalidInput(f"email: {given['email']!r} is not an e-mail address")
+                raise InvalidInput("account.email_not_e_mail", email=given["email"])
             changes[User.email] = email
         if "phone" in given:
             changes[User.phone] = (given["phone"] or "").strip() or None
@@ -266,9 +268,7 @@ async def update_user(actor: Actor, user_id: int, patch: UserPatch) -> UserOut:
             if telegram_id is not None and await User.exists().where(
                 (User.telegram_user_id == telegram_id) & (User.id != user_id)
             ):
-                raise Conflict(
-                    f"telegram_user_id: Telegram user {telegram_id} is linked to another account"
-                )
+                raise Conflict("account.telegram_user_id_telegram", telegram_id=telegram_id)
             changes[User.telegram_user_id] = telegram_id
         if "language" in given:
             changes[User.language] = given["language"]
@@ -294,7 +294,7 @@ async def _replace_groups(user_id: int, group_ids: list[int]) -> None:
     )
     missing = [g for g in group_ids if g not in found]
     if missing:
-        raise InvalidInput(f"group_ids: no such group {missing}")
+        raise InvalidInput("account.group_ids_no_such", missing=missing)
     await Membership.delete().where(Membership.user == user_id)
     if group_ids:
         await Membership.insert(*[Membership(user=user_id, group=g) for g in group_ids])
@@ -319,7 +319,7 @@ async def set_password(user_id: int, password: str, *, keep_token: str | None = 
             .returning(User.id)
         )
         if not updated:
-            raise NotFound(f"user {user_id} not found")
+            raise NotFound("account.user_not_found", user_id=user_id)
         await _end_sessions(user_id, keep=keep_token)
 
 
@@ -331,7 +331,7 @@ async def change_own_password(actor: Actor, token: str, old: str, new: str) -> N
     except (VerificationError, InvalidHashError):
         valid = False
     if not valid:
-        raise Forbidden("old_password is not your current password")
+        raise Forbidden("account.old_password_not_your")
     password_hash = hash_password(new)
     async with db.transaction():
         await User.update({User.password_hash: password_hash}).where(User.id == actor.id)
@@ -355,7 +355,7 @@ async def login(
     valid = await passwords.verify_password(stored, password)
     if not valid or row is None:
         await throttle.failed(login, address)
-        raise AuthFailed("wrong login or password")
+        raise AuthFailed("account.wrong_login_password")
     await throttle.succeeded(login)
     token = secrets.token_urlsafe(32)
     now = clock.now()
@@ -378,7 +378,7 @@ async def logout(token: str) -> None:
 
 # The token lookup runs on every request: one pre-written query, no ORM compilation.
 _TOKEN_SQL = (
-    "SELECT u.id, u.login, u.full_name, u.roles, u.counterparty, t.expires_at "
+    "SELECT u.id, u.login, u.full_name, u.roles, u.counterparty, u.language, t.expires_at "
     'FROM auth_tokens t JOIN users u ON u.id = t."user" '
     "WHERE t.token_hash = {} AND u.active"
 )
@@ -402,7 +402,13 @@ def _aware(value: dt.datetime | str) -> dt.datetime:
 async def actor_for_user(user_id: int) -> Actor | None:
     row = (
         await User.select(
-            User.id, User.login, User.full_name, User.roles, User.counterparty, User.active
+            User.id,
+            User.login,
+            User.full_name,
+            User.roles,
+            User.counterparty,
+            User.language,
+            User.active,
         )
         .where(User.id == user_id)
         .first()
@@ -423,4 +429,5 @@ def _actor(row: dict[str, Any], group_ids: list[int]) -> Actor:
         roles=frozenset(json.loads(roles) if isinstance(roles, str) else roles or []),
         group_ids=frozenset(group_ids),
         counterparty_id=row["counterparty"],
+        language=row.get("language") or "ru",
     )

@@ -56,11 +56,11 @@ def _decode(data: ImportIn) -> tuple[str, bytes]:
     try:
         raw = base64.b64decode(data.data_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("data_base64: not valid base64") from exc
+        raise InvalidInput("equipment.data_base_not_valid") from exc
     if not raw:
-        raise InvalidInput("data_base64: the file is empty")
+        raise InvalidInput("equipment.data_base_file_empty")
     if len(raw) > MAX_BYTES:
-        raise InvalidInput(f"data_base64: the file is larger than {MAX_BYTES // 1024 // 1024} MB")
+        raise InvalidInput("equipment.data_base_file_larger", value=MAX_BYTES // 1024 // 1024)
     fmt = data.format
     if fmt is None:
         name = data.filename.lower()
@@ -83,7 +83,7 @@ def _table(fmt: str, raw: bytes) -> list[list[Any]]:
         try:
             book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise InvalidInput(f"data_base64: not a readable XLSX file ({exc})") from exc
+            raise InvalidInput("equipment.data_base_not_readable", exc=exc) from exc
         sheet = book.worksheets[0]
         rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         book.close()
@@ -115,12 +115,13 @@ def _header(cells: list[Any], attribute_names: set[str]) -> list[str | None]:
             unknown.append(str(cell))
     if unknown:
         raise InvalidInput(
-            f"columns: unknown column {', '.join(repr(u) for u in unknown)}; the columns are "
-            f"{', '.join(COLUMNS)} and the kinds' attributes (attr:<name>)"
+            "equipment.columns_unknown_column_columns",
+            items=", ".join(repr(u) for u in unknown),
+            columns=", ".join(COLUMNS),
         )
     for required in ("counterparty", "kind", "model"):
         if required not in fields:
-            raise InvalidInput(f"columns: the file needs a {required!r} column")
+            raise InvalidInput("equipment.columns_file_needs_column", required=required)
     return fields
 
 
@@ -128,9 +129,9 @@ async def import_equipment(data: ImportIn) -> ImportReport:
     fmt, raw = _decode(data)
     table = [r for r in _table(fmt, raw) if any(str(c).strip() for c in r)]
     if len(table) < 2:
-        raise InvalidInput("data_base64: the file has a header row but no equipment rows")
+        raise InvalidInput("equipment.data_base_file_header")
     if len(table) - 1 > MAX_ROWS:
-        raise InvalidInput(f"data_base64: at most {MAX_ROWS} rows per file")
+        raise InvalidInput("equipment.data_base_most_rows", max_rows=MAX_ROWS)
     kinds = {
         k["code"]: k
         for k in await EquipmentKind.select().output(load_json=True)  # a short admin list
@@ -237,8 +238,9 @@ async def import_equipment(data: ImportIn) -> ImportReport:
     result = ImportReport(imported=False, accepted=len(new_rows), rejected=rejected, rows=report)
     if rejected:
         raise InvalidInput(
-            f"import refused: {rejected} of {len(report)} rows have errors (see extra.report); "
-            "nothing was imported — correct them and send the whole file again",
+            "equipment.import_refused_rows_errors",
+            rejected=rejected,
+            n_report=len(report),
             extra={"report": msgspec.to_builtins(result)},
         )
     if data.dry_run:
@@ -252,10 +254,7 @@ async def import_equipment(data: ImportIn) -> ImportReport:
                 )
                 ids.extend(r["id"] for r in inserted)
     except (asyncpg.UniqueViolationError, sqlite3.IntegrityError) as exc:
-        raise InvalidInput(
-            "serial: another import or an edit registered one of these serials a moment ago; "
-            "nothing was imported — send the file again to see which"
-        ) from exc
+        raise InvalidInput("equipment.serial_another_import_edit") from exc
     accepted = iter(ids)
     for row in report:
         row.id = next(accepted)

@@ -59,12 +59,12 @@ def decode_data(data_base64: str) -> bytes:
     if text.startswith("data:"):
         header, sep, text = text.partition(",")
         if not sep or not header.endswith(";base64"):
-            raise InvalidInput("data_base64: a data: URL must be data:<type>;base64,…")
+            raise InvalidInput("attachment.data_base_data_url")
     try:
         # Line breaks are common in base64 from other tools; they carry no data.
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("data_base64 is not valid base64") from exc
+        raise InvalidInput("attachment.data_base_not_valid") from exc
 
 
 def sniff(data: bytes) -> str | None:
@@ -87,16 +87,13 @@ def checked_type(declared: str, data: bytes) -> str:
     media = declared.split(";")[0].strip().lower()
     media = ALIASES.get(media, media)
     if media not in KINDS:
-        raise InvalidInput(
-            f"content_type {declared.strip()!r} is not accepted; attach a photo "
-            "(JPEG, PNG, WebP, HEIC) or a PDF"
-        )
+        raise InvalidInput("attachment.content_type_not_accepted", value=declared.strip())
     found = sniff(data)
     if found != media:
-        seen = f"its content looks like a {KINDS[found]}" if found else "its content is not"
         raise InvalidInput(
-            f"the file is declared as a {KINDS[media]}, but {seen}"
-            + ("" if found else " any of JPEG, PNG, WebP, HEIC or PDF")
+            "attachment.content_mismatch" if found else "attachment.content_unknown",
+            declared=media,
+            found=found,
         )
     return media
 
@@ -155,20 +152,15 @@ async def add_attachment(
     task = await tasks.get_task(actor, task_id)  # 404 for tasks the caller cannot see
     if not await may_attach(actor, task):
         if actor.is_client_only:
-            raise Forbidden(
-                f"files cannot be added to task #{task.number} here; send them to support "
-                "by e-mail in reply to the task's messages"
-            )
-        raise Forbidden(
-            f"only the holder of task #{task.number}, office staff or an admin add files to "
-            "it; accept the task first, or ask its holder"
-        )
+            raise Forbidden("attachment.files_cannot_added_task", task_number=task.number)
+        raise Forbidden("attachment.only_holder_task_office", task_number=task.number)
     if not data:
-        raise InvalidInput("the file is empty")
+        raise InvalidInput("attachment.file_empty")
     if len(data) > MAX_BYTES:
         raise InvalidInput(
-            f"the file is {len(data) / 1024 / 1024:.1f} MB; the limit is "
-            f"{MAX_BYTES // 1024 // 1024} MB per file (photos can be sent at a lower resolution)"
+            "attachment.file_mb_limit_mb",
+            value=f"{len(data) / 1024 / 1024:.1f}",
+            value2=MAX_BYTES // 1024 // 1024,
         )
     content_type = checked_type(spec.content_type, data)
     filename = clean_filename(spec.filename, content_type)
@@ -265,7 +257,9 @@ async def get_attachment_file(actor: Actor, task_id: int, attachment_id: int) ->
         query = query.where(TaskAttachment.public.eq(True))
     row = await query.first()
     if row is None:
-        raise NotFound(f"task {task_id} has no attachment {attachment_id}")
+        raise NotFound(
+            "attachment.task_no_attachment", task_id=task_id, attachment_id=attachment_id
+        )
     return AttachmentFile(
         filename=row["filename"],
         content_type=row["content_type"],

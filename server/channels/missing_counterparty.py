@@ -42,17 +42,17 @@ async def apply_contact_counterparty(actor: Actor, contact_id: int) -> Counterpa
         .first()
     )
     if contact is None:
-        raise NotFound(f"contact {contact_id} not found")
+        raise NotFound("channel.contact_not_found", contact_id=contact_id)
     counterparty_id = contact["counterparty"]
     if counterparty_id is None:
         raise InvalidInput(
-            f"contact {contact['name']!r} has no counterparty yet: link it first "
-            f"(PATCH /api/contacts/{contact_id} with counterparty_id)"
+            "channel.contact_no_counterparty_yet", name=contact["name"], contact_id=contact_id
         )
     if contact["counterparty_archived"]:
         raise InvalidInput(
-            f"contact {contact['name']!r} is linked to {contact['counterparty_name']!r}, "
-            "which is archived; link it to a current counterparty first"
+            "channel.contact_linked_which_archived",
+            name=contact["name"],
+            counterparty_name=contact["counterparty_name"],
         )
     applied: list[int] = []
     async with db.transaction():

@@ -59,7 +59,7 @@ async def list_telegram_chats() -> list[TelegramChatOut]:
 def normalize_address(address: str) -> str:
     address = address.strip().strip("<>").lower()
     if not is_email(address):
-        raise InvalidInput(f"{address!r} is not an e-mail address")
+        raise InvalidInput("channel.not_e_mail_address", address=address)
     return address
 
 
@@ -68,7 +68,7 @@ async def add_mail_address(data: MailAddressIn) -> MailAddressOut:
     template = await _template_for(data.template, Channel.EMAIL)
     async with db.transaction():
         if await MailAddress.exists().where(MailAddress.address == address):
-            raise Conflict(f"{address} is already an intake address")
+            raise Conflict("channel.already_intake_address", address=address)
         row = MailAddress(address=address, template=template.id, created_at=clock.now())
         await row.save()
     return MailAddressOut(id=row.id, address=address, template=template.code)

@@ -146,7 +146,7 @@ async def _decide(message: dict[str, Any], settings: Settings) -> tuple[str, str
             channel=Channel.TELEGRAM,
         )
     except DomainError as exc:
-        return "refused", f"Задача не создана. {exc.detail}", None
+        return "refused", f"Задача не создана. {exc.message('ru')}", None
     link = f"{settings.public_url.rstrip('/')}/#/tasks/{task.id}"
     return "task_created", f"Создана задача #{task.number}: {task.title}\n{link}", task.id
 
@@ -189,7 +189,7 @@ async def _decide_client(
             channel=Channel.TELEGRAM,
         )
     except DomainError as exc:
-        return "refused", f"Заявка не создана. {exc.detail}", None
+        return "refused", f"Заявка не создана. {exc.message('ru')}", None
     return (
         "task_created",
         f"Заявка #{task.number} принята: {task.title}. Ответы придут сюда.",

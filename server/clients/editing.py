@@ -42,7 +42,7 @@ async def _one(table: type[T], row_id: int, what: str, *, lock: bool = False) ->
         query = query.lock_rows()
     row: dict[str, Any] | None = await query.first().output(load_json=True)
     if row is None:
-        raise NotFound(f"{what} {row_id} not found")
+        raise NotFound("client.not_found", what=what, row_id=row_id)
     return row
 
 
@@ -55,7 +55,7 @@ async def _locked(table: type[T], row_id: int, what: str) -> dict[str, Any]:
 def _text(field: str, value: str) -> str:
     value = value.strip()
     if not value:
-        raise InvalidInput(f"{field}: must not be blank")
+        raise InvalidInput("client.must_not_blank", field=field)
     return value
 
 
@@ -68,10 +68,7 @@ def _name_forms(name: str, aliases: list[str]) -> list[names.NameForms]:
     for field, spelling in [("name", name), *(("aliases", a) for a in aliases)]:
         form = names.name_forms(spelling)
         if form is None:
-            raise InvalidInput(
-                f"{field}: {spelling!r} has no words besides quotes and legal forms; "
-                "give the counterparty a name that a title can contain"
-            )
+            raise InvalidInput("client.no_words_besides_quotes", field=field, spelling=spelling)
         if all(f.normalized != form.normalized for f in forms):
             forms.append(form)
     return forms
@@ -80,14 +77,14 @@ def _name_forms(name: str, aliases: list[str]) -> list[names.NameForms]:
 def _domain(value: str) -> str:
     domain = value.strip().lower().lstrip("@")
     if not clients.is_email_domain(domain):
-        raise InvalidInput(f"email_domains: {value!r} is not an e-mail domain such as 'example.ru'")
+        raise InvalidInput("client.email_domains_not_e", value=value)
     return domain
 
 
 async def _check_parent(counterparty_id: int, parent_id: int) -> None:
     """parent_id must be a current counterparty that is not this one nor below it."""
     if parent_id == counterparty_id:
-        raise InvalidInput("parent_id: a counterparty cannot be its own parent (a cycle)")
+        raise InvalidInput("client.parent_id_counterparty_cannot")
     if not db.is_sqlite():
         await Counterparty.raw("SELECT pg_advisory_xact_lock({})", _PARENTS_LOCK)
     parent = (
@@ -96,16 +93,15 @@ async def _check_parent(counterparty_id: int, parent_id: int) -> None:
         .first()
     )
     if parent is None:
-        raise InvalidInput(f"parent_id {parent_id}: no such counterparty")
+        raise InvalidInput("client.parent_id_no_such", parent_id=parent_id)
     if parent["archived"]:
-        raise InvalidInput(f"parent_id {parent_id}: {parent['name']!r} is archived")
+        raise InvalidInput("client.parent_id_archived", parent_id=parent_id, name=parent["name"])
     seen: set[int] = set()
     current: int | None = parent_id
     while current is not None and current not in seen:
         if current == counterparty_id:
             raise InvalidInput(
-                f"parent_id {parent_id}: {parent['name']!r} belongs to this counterparty's "
-                "chain; making it the parent would make a cycle"
+                "client.parent_id_belongs_counterparty", parent_id=parent_id, name=parent["name"]
             )
         seen.add(current)
         row = (
@@ -159,7 +155,7 @@ async def update_counterparty(counterparty_id: int, patch: CounterpartyPatch) ->
 def _email(value: str | None) -> str | None:
     email = value.strip().lower() if value else None
     if email is not None and not is_email(email):
-        raise InvalidInput(f"email: {value!r} is not an e-mail address")
+        raise InvalidInput("client.email_not_e_mail", value=value)
     return email
 
 
@@ -199,21 +195,20 @@ async def merge_contacts(actor: Actor, contact_id: int, into_id: int) -> Contact
     Deleted rather than archived: nothing refers to it any more, and a twin with the same
     e-mail would leave mail intake two contacts to choose from."""
     if into_id == contact_id:
-        raise InvalidInput("into_id: a contact cannot be merged into itself")
+        raise InvalidInput("client.into_id_contact_cannot")
     async with db.transaction():
         query = Contact.select().where(Contact.id.is_in([contact_id, into_id])).order_by(Contact.id)
         if not db.is_sqlite():
             query = query.lock_rows()  # both rows, in id order: no deadlock between merges
         rows = {r["id"]: r for r in await query}
         if contact_id not in rows:
-            raise NotFound(f"contact {contact_id} not found")
+            raise NotFound("client.contact_not_found", contact_id=contact_id)
         if into_id not in rows:
-            raise NotFound(f"into_id: contact {into_id} not found")
+            raise NotFound("client.into_id_contact_not", into_id=into_id)
         duplicate, survivor = rows[contact_id], rows[into_id]
         if survivor["archived"]:
             raise InvalidInput(
-                f"into_id: contact {into_id} is archived; restore it first, or merge it into "
-                f"contact {contact_id} instead"
+                "client.into_id_contact_archived", into_id=into_id, contact_id=contact_id
             )
         gaps: dict[Any, Any] = {
             column: duplicate[key]
@@ -255,7 +250,7 @@ async def update_site(site_id: int, patch: SitePatch) -> SiteOut:
         if "lat" in given or "lon" in given:
             lat, lon = given.get("lat", row["lat"]), given.get("lon", row["lon"])
             if (lat is None) != (lon is None):
-                raise InvalidInput("lat and lon: give both, or neither")
+                raise InvalidInput("client.lat_lon_give_both")
             changes[Site.lat], changes[Site.lon] = lat, lon
         if "counterparty_id" in given:
             await clients.require_counterparty(given["counterparty_id"])

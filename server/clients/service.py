@@ -67,23 +67,20 @@ async def create_counterparty(data: CounterpartyIn) -> CounterpartyOut:
     for spelling in [data.name, *data.aliases]:
         form = names.name_forms(spelling)
         if form is None:
-            raise InvalidInput(
-                f"{spelling!r} has no words besides quotes and legal forms; "
-                "give the counterparty a name that a title can contain"
-            )
+            raise InvalidInput("client.no_words_besides_quotes_2", spelling=spelling)
         if all(f.normalized != form.normalized for f in forms):
             forms.append(form)
     domains = []
     for domain in data.email_domains:
         domain = domain.strip().lower().lstrip("@")
         if not _DOMAIN.match(domain):
-            raise InvalidInput(f"{domain!r} is not an e-mail domain such as 'example.ru'")
+            raise InvalidInput("client.not_e_mail_domain", domain=domain)
         domains.append(domain)
     async with db.transaction():
         if data.parent_id is not None and not await Counterparty.exists().where(
             Counterparty.id == data.parent_id
         ):
-            raise InvalidInput(f"parent_id {data.parent_id}: no such counterparty")
+            raise InvalidInput("client.parent_id_no_such", parent_id=data.parent_id)
         row = Counterparty(
             name=data.name.strip(),
             aliases=[a.strip() for a in data.aliases],
@@ -139,7 +136,7 @@ async def get_counterparty(counterparty_id: int) -> CounterpartyOut:
         .output(load_json=True)
     )
     if row is None:
-        raise NotFound(f"counterparty {counterparty_id} not found")
+        raise NotFound("client.counterparty_not_found", counterparty_id=counterparty_id)
     return _counterparty_out(row)
 
 
@@ -268,7 +265,7 @@ async def title_names_counterparty(title: str, counterparty_id: int) -> bool:
 async def create_contact(data: ContactIn) -> ContactOut:
     email = data.email.strip().lower() if data.email else None
     if email is not None and not is_email(email):
-        raise InvalidInput(f"{data.email!r} is not an e-mail address")
+        raise InvalidInput("client.not_e_mail_address", email=data.email)
     async with db.transaction():
         if data.counterparty_id is not None:
             await require_counterparty(data.counterparty_id)
@@ -313,7 +310,7 @@ def contact_out(r: dict[str, Any]) -> ContactOut:
 
 async def create_site(data: SiteIn) -> SiteOut:
     if (data.lat is None) != (data.lon is None):
-        raise InvalidInput("give both lat and lon, or neither")
+        raise InvalidInput("client.give_both_lat_lon")
     async with db.transaction():
         await require_counterparty(data.counterparty_id)
         row = Site(
@@ -382,9 +379,10 @@ async def require_counterparty(counterparty_id: int) -> None:
         .first()
     )
     if row is None:
-        raise InvalidInput(f"counterparty_id {counterparty_id}: no such counterparty")
+        raise InvalidInput("client.counterparty_id_no_such", counterparty_id=counterparty_id)
     if row["archived"]:
         raise InvalidInput(
-            f"counterparty_id {counterparty_id}: {row['name']!r} is archived; choose a current "
-            "counterparty or restore it first (PATCH with archived: false)"
+            "client.counterparty_id_archived_choose",
+            counterparty_id=counterparty_id,
+            name=row["name"],
         )

@@ -25,17 +25,19 @@ async def add_time(actor: Actor, task_id: int, data: TimeIn) -> TimeOut:
     """An engineer logs their own time on a task they can see; the office logs anyone's."""
     task = await tasks.get_task(actor, task_id)
     if actor.is_client_only:
-        raise Forbidden("clients do not log labour time")
+        raise Forbidden("contract.clients_do_not_log")
     performer_id = data.performer_id or actor.id
     if performer_id != actor.id and not actor.is_dispatcher:
-        raise Forbidden("you log your own time; the office logs time for others")
+        raise Forbidden("contract.you_log_your_own")
     performer = await tasks.require_employee(performer_id, "performer_id")
     today = local_day(clock.now())
     worked_on = data.worked_on or today
     if worked_on > today:
-        raise InvalidInput(f"worked_on: {worked_on} is in the future")
+        raise InvalidInput("contract.worked_future", worked_on=worked_on)
     if worked_on < task.created_at.date() - dt.timedelta(days=1):
-        raise InvalidInput(f"worked_on: {worked_on} is before task #{task.number} was created")
+        raise InvalidInput(
+            "contract.worked_before_task_created", worked_on=worked_on, task_number=task.number
+        )
     now = clock.now()
     async with db.transaction():
         entry = LabourEntry(
@@ -102,9 +104,9 @@ def period(date_from: dt.date | None, date_to: dt.date | None) -> tuple[dt.date,
     end = date_to or today
     start = date_from or end.replace(day=1)
     if start > end:
-        raise InvalidInput(f"from: {start} is after to: {end}")
+        raise InvalidInput("contract.from_after", start=start, end=end)
     if (end - start).days > MAX_PERIOD_DAYS:
-        raise InvalidInput(f"from/to: at most {MAX_PERIOD_DAYS} days at once")
+        raise InvalidInput("contract.from_most_days_once", max_period_days=MAX_PERIOD_DAYS)
     return start, end
 
 

@@ -73,9 +73,11 @@ def _minutes(hours: Decimal | None, field: str = "hours_per_month") -> int | Non
     if hours is None:
         return None
     if not hours.is_finite() or hours < 0 or hours > MAX_HOURS:
-        raise InvalidInput(f"{field}: must be between 0 and {MAX_HOURS}, got {hours}")
+        raise InvalidInput(
+            "contract.must_between_got", field=field, max_hours=MAX_HOURS, hours=hours
+        )
     if hours != hours.quantize(HUNDREDTH):
-        raise InvalidInput(f"{field}: at most 2 decimal places, got {hours}")
+        raise InvalidInput("contract.most_decimal_places_got", field=field, hours=hours)
     return int((hours * 60).quantize(Decimal(1), ROUND_HALF_UP))
 
 
@@ -87,9 +89,9 @@ def hours(minutes: int | None) -> Decimal | None:
 
 def _basis_points(percent: Decimal) -> int:
     if not percent.is_finite() or not 0 <= percent <= 100:
-        raise InvalidInput(f"discount_percent: must be between 0 and 100, got {percent}")
+        raise InvalidInput("contract.discount_percent_must_between", percent=percent)
     if percent != percent.quantize(HUNDREDTH):
-        raise InvalidInput(f"discount_percent: at most 2 decimal places, got {percent}")
+        raise InvalidInput("contract.discount_percent_most_decimal", percent=percent)
     return int(percent * 100)
 
 
@@ -145,7 +147,7 @@ def _out(r: dict[str, Any], today: dt.date) -> ContractOut:
 async def get_contract(contract_id: int) -> ContractOut:
     row = await Contract.select(*_COLUMNS).where(Contract.id == contract_id).first()
     if row is None:
-        raise NotFound(f"contract {contract_id} not found")
+        raise NotFound("contract.contract_not_found", contract_id=contract_id)
     return _out(row, local_day(clock.now()))
 
 
@@ -171,19 +173,21 @@ async def _check(
 ) -> str:
     number = " ".join(number.split())
     if not number:
-        raise InvalidInput("number: must not be blank")
+        raise InvalidInput("contract.number_must_not_blank")
     if ends_on is not None and ends_on < starts_on:
-        raise InvalidInput(f"ends_on: {ends_on} is before starts_on {starts_on}")
+        raise InvalidInput("contract.ends_before_starts", ends_on=ends_on, starts_on=starts_on)
     if not await Counterparty.exists().where(Counterparty.id == counterparty_id):
-        raise InvalidInput(f"counterparty_id: no counterparty {counterparty_id}")
+        raise InvalidInput(
+            "contract.counterparty_id_no_counterparty", counterparty_id=counterparty_id
+        )
     if sla_rule_id is not None and not await Rule.exists().where(Rule.id == sla_rule_id):
-        raise InvalidInput(f"sla_rule_id: no SLA rule {sla_rule_id} (GET /api/sla/rules)")
+        raise InvalidInput("contract.sla_rule_id_no", sla_rule_id=sla_rule_id)
     taken = Contract.select(Contract.id).where(Contract.number == number)
     if exclude_id is not None:
         taken = taken.where(Contract.id != exclude_id)
     row = await taken.first()
     if row is not None:
-        raise InvalidInput(f"number: {number!r} is already contract #{row['id']}")
+        raise InvalidInput("contract.number_already_contract", number=number, id=row["id"])
     return number
 
 
@@ -222,7 +226,7 @@ async def update_contract(contract_id: int, patch: ContractPatch) -> ContractOut
     async with db.transaction():
         row = await Contract.select().where(Contract.id == contract_id).first()
         if row is None:
-            raise NotFound(f"contract {contract_id} not found")
+            raise NotFound("contract.contract_not_found", contract_id=contract_id)
         number = await _check(
             row["counterparty"],
             _pick(changes, "number", row["number"]),
@@ -381,12 +385,12 @@ def report_months(date_from: dt.date | None, date_to: dt.date | None) -> list[dt
     last = month_of(date_to or today)
     first = month_of(date_from) if date_from else month_of(last - dt.timedelta(days=150))
     if first > last:
-        raise InvalidInput(f"from: {date_from} is after to: {date_to}")
+        raise InvalidInput("contract.from_after_2", date_from=date_from, date_to=date_to)
     months = [first]
     while months[-1] < last:
         months.append(next_month(months[-1]))
     if len(months) > MAX_REPORT_MONTHS:
-        raise InvalidInput(f"from/to: at most {MAX_REPORT_MONTHS} months at once")
+        raise InvalidInput("contract.from_most_months_once", max_report_months=MAX_REPORT_MONTHS)
     return months
 
 

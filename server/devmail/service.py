@@ -78,5 +78,5 @@ async def listing(settings: Settings, limit: int = 100) -> DevMailPage:
 async def one(settings: Settings, mail_id: int) -> DevMailOut:
     row = await DevMail.select().where(DevMail.id == mail_id).first() if enabled(settings) else None
     if row is None:
-        raise NotFound(f"caught mail {mail_id} not found")
+        raise NotFound("devmail.caught_mail_not_found", mail_id=mail_id)
     return _out(row)

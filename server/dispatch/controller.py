@@ -35,7 +35,7 @@ ENGINEERS = roles_allowed("engineer")
 async def _site(site_id: int) -> SiteOut:
     row = await Site.select().where(Site.id == site_id).first().output(load_json=True)
     if row is None:
-        raise NotFound(f"site {site_id} not found")
+        raise NotFound("dispatch.site_not_found", site_id=site_id)
     return clients.site_out(row)
 
 

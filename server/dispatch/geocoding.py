@@ -348,7 +348,7 @@ async def sweep(now: dt.datetime | None = None) -> dict[str, int]:
 async def _site_row(site_id: int) -> dict[str, Any]:
     row = await Site.select().where(Site.id == site_id).first().output(load_json=True)
     if row is None:
-        raise NotFound(f"site {site_id} not found")
+        raise NotFound("dispatch.site_not_found", site_id=site_id)
     return row
 
 
@@ -359,11 +359,12 @@ async def choose_candidate(site_id: int, index: int) -> None:
         candidates = row["geocode_candidates"] or []
         if row["geocode_status"] != AMBIGUOUS or not candidates:
             raise Conflict(
-                f"site {site_id} has no candidates to choose from (its geocode status is "
-                f"{row['geocode_status']}); set lat and lon with PATCH /api/sites/{site_id}"
+                "dispatch.site_no_candidates_choose",
+                site_id=site_id,
+                geocode_status=row["geocode_status"],
             )
         if not 0 <= index < len(candidates):
-            raise InvalidInput(f"index: choose 0 to {len(candidates) - 1}")
+            raise InvalidInput("dispatch.index_choose", value=len(candidates) - 1)
         chosen = candidates[index]
         await Site.update(
             {
@@ -381,7 +382,7 @@ async def request_geocoding(site_id: int) -> None:
     """Look the address up again now, asking the geocoder rather than the cache."""
     settings = process_settings.current()
     if not settings.geocoder_url:
-        raise Conflict(OFF_REASON)
+        raise Conflict("dispatch.geocoding_off")
     async with db.transaction():
         row = await _site_row(site_id)
         query = normalise_address(row["address"] or "")
@@ -403,7 +404,7 @@ async def geocode_all(
     the geocoder's rate, with a line of progress per site. Points set by hand are kept
     unless `include_manual`."""
     if not process_settings.current().geocoder_url:
-        raise Conflict(OFF_REASON)
+        raise Conflict("dispatch.geocoding_off")
     where: Any = Site.archived.eq(False)
     if not include_manual:
         where &= Site.geocode_status.not_in([MANUAL]) | Site.lat.is_null()

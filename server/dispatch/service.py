@@ -79,7 +79,7 @@ async def get_sharing(actor: Actor) -> SharingOut:
 async def set_sharing(actor: Actor, enabled: bool) -> SharingOut:
     """Switching sharing off forgets every position shared so far."""
     if enabled and not actor.has_role("engineer"):
-        raise InvalidInput("only engineers share their position (to be sent to the nearest visit)")
+        raise InvalidInput("dispatch.only_engineers_share_their")
     async with db.transaction():
         await _save_profile(actor.id, {EngineerDispatch.share_location: enabled})
         if not enabled:
@@ -90,7 +90,7 @@ async def set_sharing(actor: Actor, enabled: bool) -> SharingOut:
 async def record_location(actor: Actor, data: LocationIn) -> LocationOut:
     row = await _profile(actor.id)
     if not (row and row["share_location"]):
-        raise Conflict("location sharing is off: switch it on in the profile to send your position")
+        raise Conflict("dispatch.location_sharing_off_switch")
     now = clock.now()
     async with db.transaction():
         await EngineerPosition.insert(
@@ -105,12 +105,12 @@ async def record_location(actor: Actor, data: LocationIn) -> LocationOut:
 
 async def set_home_base(user_id: int, data: HomeBaseIn) -> HomeBaseOut:
     if (data.lat is None) != (data.lon is None):
-        raise InvalidInput("lat and lon: give both, or neither (to remove the home base)")
+        raise InvalidInput("dispatch.lat_lon_give_both")
     user = await User.select(User.roles).where(User.id == user_id).first().output(load_json=True)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("dispatch.user_not_found", user_id=user_id)
     if "engineer" not in (user["roles"] or []):
-        raise InvalidInput(f"user {user_id} is not an engineer; only engineers have a home base")
+        raise InvalidInput("dispatch.user_not_engineer_only", user_id=user_id)
     async with db.transaction():
         await _save_profile(
             user_id,
@@ -212,7 +212,7 @@ async def nearest_engineers(actor: Actor, task_id: int, limit: int = 5) -> list[
     """Who may take the task (R7), nearest first by geodesic distance to its site. Those
     with no known position come last (distance null), so the office can still assign."""
     if not 1 <= limit <= 50:
-        raise InvalidInput("limit: 1 to 50")
+        raise InvalidInput("dispatch.limit")
     await get_task(actor, task_id)  # 404 for what the caller cannot see
     task = await Task.select().where(Task.id == task_id).first().output(load_json=True)
     assert task is not None
@@ -230,10 +230,7 @@ async def nearest_engineers(actor: Actor, task_id: int, limit: int = 5) -> list[
         else None
     )
     if site is None or site["lat"] is None:
-        raise Conflict(
-            f"task {task_id} has no site with a point on the map: link a site, or set or "
-            "choose its point (its geocode status says why it has none)"
-        )
+        raise Conflict("dispatch.task_no_site_point", task_id=task_id)
     target = (site["lat"], site["lon"])
     people = [
         u
@@ -316,9 +313,9 @@ async def day_route(
     today = now.astimezone(_zone()).date()
     day = day or today
     if day < today:
-        raise InvalidInput(f"date: the route is planned for today ({today}) or a later day")
+        raise InvalidInput("dispatch.date_route_planned_today", today=today)
     if (start_lat is None) != (start_lon is None):
-        raise InvalidInput("lat and lon: give both, or neither")
+        raise InvalidInput("dispatch.lat_lon_give_both_2")
     day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), _zone())
     columns = (
         Task.id,
@@ -403,7 +400,7 @@ async def board(group_id: int | None = None, status: str | None = None) -> Board
     statuses = [str(s) for s in (Status.NEW, *OPEN_WORK)]
     if status:
         if status not in statuses:
-            raise InvalidInput(f"status: one of {', '.join(statuses)}")
+            raise InvalidInput("dispatch.status_one", statuses=", ".join(statuses))
         statuses = [status]
     where = Task.has_departure.eq(True) & Task.status.is_in(statuses)
     if group_id is not None:

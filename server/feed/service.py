@@ -137,7 +137,7 @@ async def unread_count(user_id: int) -> int:
 
 async def feed(user_id: int, limit: int = 50, unread_only: bool = False) -> FeedOut:
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        raise InvalidInput("feed.limit_must_between", max_page=MAX_PAGE)
     query = FeedItem.select().where(FeedItem.user == user_id)
     if unread_only:
         query = query.where(FeedItem.read_at.is_null())

@@ -68,7 +68,7 @@ def _derived(title: str, body: str, tags: list[str]) -> dict[Any, Any]:
 async def create_article(actor: Actor, data: ArticleIn) -> ArticleOut:
     title = " ".join(data.title.split())
     if not title:
-        raise InvalidInput("title must not be blank")
+        raise InvalidInput("kb.title_must_not_blank")
     tags = _tags(data.tags)
     now = clock.now()
     derived = _derived(title, data.body, tags)
@@ -95,13 +95,13 @@ async def get_article(actor: Actor, article_id: int) -> ArticleOut:
         query = query.where(Article.public.eq(True))
     row = await query.first()
     if row is None:
-        raise NotFound(f"article {article_id} not found")
+        raise NotFound("kb.article_not_found", article_id=article_id)
     return _out(row)
 
 
 async def list_articles(actor: Actor, tag: str | None, limit: int = 100) -> list[ArticleOut]:
     if not 1 <= limit <= 200:
-        raise InvalidInput("limit must be between 1 and 200")
+        raise InvalidInput("kb.limit_must_between")
     query = Article.select(*_COLUMNS).order_by(Article.updated_at, ascending=False)
     if actor.is_client_only:
         query = query.where(Article.public.eq(True))
@@ -118,7 +118,7 @@ async def edit_article(actor: Actor, article_id: int, patch: ArticlePatch) -> Ar
         current = await get_article(actor, article_id)
         title = " ".join(fields.get("title", current.title).split())
         if not title:
-            raise InvalidInput("title must not be blank")
+            raise InvalidInput("kb.title_must_not_blank")
         body = fields.get("body", current.body)
         tags = _tags(fields.get("tags", current.tags))
         values: dict[Any, Any] = {
@@ -195,7 +195,7 @@ async def search_ids(text: str, *, public_only: bool, any_word: bool, limit: int
 
 async def search(actor: Actor, text: str, *, any_word: bool = False) -> list[ArticleOut]:
     if len(text) > 500:
-        raise InvalidInput("the search text is at most 500 characters")
+        raise InvalidInput("kb.search_text_most_characters")
     limit = SUGGEST_LIMIT if any_word else SEARCH_LIMIT
     ids = await search_ids(text, public_only=actor.is_client_only, any_word=any_word, limit=limit)
     if not ids:
@@ -228,7 +228,7 @@ async def task_articles(actor: Actor, task_id: int) -> list[ArticleOut]:
 async def link_article(actor: Actor, task_id: int, article_id: int) -> list[ArticleOut]:
     """An employee links an article to a task (twice changes nothing); R12 history."""
     if actor.is_client_only:
-        raise Forbidden("only employees link articles to tasks")
+        raise Forbidden("kb.only_employees_link_articles")
     await tasks.get_task(actor, task_id)
     article = await get_article(actor, article_id)
     async with db.transaction():

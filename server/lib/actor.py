@@ -31,6 +31,7 @@ class Actor(msgspec.Struct, frozen=True):
     roles: frozenset[str]
     group_ids: frozenset[int]
     counterparty_id: int | None
+    language: str = "ru"  # ru or en: the language errors and messages are shown in
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))

@@ -12,4 +12,4 @@ def archived_filter(value: str) -> bool | None:
     try:
         return _ARCHIVED[value.strip().lower()]
     except KeyError:
-        raise InvalidInput(f"archived must be false, true or all; got {value!r}") from None
+        raise InvalidInput("request.archived_must_false_true", value=value) from None

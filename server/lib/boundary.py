@@ -101,7 +101,8 @@ def is_json_media_type(media_type: str) -> bool:
 
 def _nul_refused(where: str) -> InvalidInput:
     return InvalidInput(
-        f"{where}: NUL characters (\\u0000) are not allowed in text; remove them",
+        "request.nul_characters_u_not",
+        where=where,
         extra={"code": "nul_character", "field": where},
     )
 
@@ -112,7 +113,7 @@ def check_request_line(scope: Scope, handler: HTTPRouteHandler) -> None:
         raise _nul_refused("path")
     for name, value in (scope.get("path_params") or {}).items():
         if isinstance(value, int) and not isinstance(value, bool) and not in_db_range(value):
-            raise NotFound(f"no {name.removesuffix('_id')} has the id {value}")
+            raise NotFound("request.no_id", value=name.removesuffix("_id"), value2=value)
         if isinstance(value, str) and NUL in value:
             raise _nul_refused(name)
     shape = _shape(handler)
@@ -129,15 +130,19 @@ def check_request_line(scope: Scope, handler: HTTPRouteHandler) -> None:
                     continue  # not a number: the handler's own validation says so
                 if not in_db_range(number):
                     raise InvalidInput(
-                        f"{key}: {value} is out of range ({MIN_INT}..{MAX_ID})",
+                        "request.out_range",
+                        key=key,
+                        value=value,
+                        min_int=MIN_INT,
+                        max_id=MAX_ID,
                         extra={"code": "out_of_range", "field": key},
                     )
     if shape.json_body and scope.get("method") in WRITE_METHODS and _has_body(scope):
         media_type = _content_type(scope)
         if not is_json_media_type(media_type):
             raise UnsupportedMediaType(
-                f"This endpoint takes JSON: send the body with 'Content-Type: application/json'"
-                f" (got {media_type or 'no Content-Type'})",
+                "request.endpoint_takes_json_send",
+                value=media_type or "no Content-Type",
                 extra={"code": "unsupported_media_type"},
             )
 

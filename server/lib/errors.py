@@ -14,23 +14,44 @@ from typing import Any
 
 import asyncpg
 from litestar import Request, Response
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 
+from server.lib import i18n
 from server.lib.logs import get_logger
 
 log = get_logger("naryad.errors")
 
 
 class DomainError(Exception):
-    """A rule or a state refused the request; the message is meant for a person."""
+    """A rule or a state refused the request.
+
+    `code` is a stable machine code (`task.conflict.version`) whose message, in each
+    language, lives in server/lib/messages/{ru,en}.json; `params` fill its placeholders.
+    The handler renders it in the reader's language and sends the code as `extra.code`."""
 
     status_code = 422
 
-    def __init__(self, detail: str, *, rule: str | None = None, extra: Any = None) -> None:
+    def __init__(
+        self, code: str, /, *, rule: str | None = None, extra: Any = None, **params: Any
+    ) -> None:
+        self.code = code
         self.rule = rule
-        self.detail = f"{rule}: {detail}" if rule else detail
+        self.params = params
         self.extra = extra
-        super().__init__(self.detail)
+        super().__init__(code)
+
+    def message(self, language: str | None) -> str:
+        """The message for a person reading `language` (ru when unknown)."""
+        text = i18n.render(self.code, language, self.params)
+        return f"{self.rule}: {text}" if self.rule else text
+
+    @property
+    def detail(self) -> str:
+        """English, for logs and the CLI."""
+        return self.message("en")
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class InvalidInput(DomainError):
@@ -60,9 +81,13 @@ class UnsupportedMediaType(DomainError):
 class _RetryLater(DomainError):
     """An answer that tells the client when to come back (the Retry-After header)."""
 
-    def __init__(self, detail: str, *, retry_after_s: float, extra: Any = None) -> None:
+    def __init__(
+        self, code: str, /, *, retry_after_s: float, extra: Any = None, **params: Any
+    ) -> None:
         self.retry_after_s = max(1, math.ceil(retry_after_s))
-        super().__init__(detail, extra={"retry_after_s": self.retry_after_s, **(extra or {})})
+        super().__init__(
+            code, extra={"retry_after_s": self.retry_after_s, **(extra or {})}, **params
+        )
 
 
 class TooManyRequests(_RetryLater):
@@ -71,6 +96,16 @@ class TooManyRequests(_RetryLater):
 
 class ServiceUnavailable(_RetryLater):
     status_code = 503
+
+
+def request_language(request: Request[Any, Any, Any]) -> str:
+    """The reader's language: the request's Accept-Language (the PWA sends the language the
+    person chose in the app), else the signed-in user's `language`, else ru."""
+    asked = i18n.from_accept_language(request.headers.get("accept-language"))
+    if asked:
+        return asked
+    user = request.scope.get("user")
+    return i18n.pick(getattr(user, "language", None))
 
 
 def _error_response(
@@ -83,32 +118,94 @@ def _error_response(
     )
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    extra = exc.extra
-    if exc.rule and extra is None:
-        extra = {"rule": exc.rule}
+def _with_code(extra: Any, code: str, rule: str | None = None) -> dict[str, Any]:
+    """`extra` as a dict that always carries `code` (and `rule` for a rule's refusal)."""
+    found: dict[str, Any] = dict(extra) if isinstance(extra, dict) else {}
+    if extra is not None and not isinstance(extra, dict):
+        found["items"] = extra
+    found.setdefault("code", code)
+    if rule:
+        found.setdefault("rule", rule)
+    return found
+
+
+def domain_error_handler(
+    request: Request[Any, Any, Any], exc: DomainError
+) -> Response[dict[str, Any]]:
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, _RetryLater) else None
-    return _error_response(exc.status_code, exc.detail, extra, headers)
+    return _error_response(
+        exc.status_code,
+        exc.message(request_language(request)),
+        _with_code(exc.extra, exc.code, exc.rule),
+        headers,
+    )
 
 
 def validation_error_handler(
-    _: Request[Any, Any, Any], exc: ValidationException
+    request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
-    """Body and query validation: 422 with the field named, as API.md asks."""
+    """Body and query validation: 422 with the field named, as API.md asks; `extra.fields`
+    keeps Litestar's list of {key, message, source}."""
     extra = exc.extra
     messages = []
+    fields = []
     if isinstance(extra, list):
         for item in extra:
             if isinstance(item, dict) and item.get("message"):
                 key = item.get("key")
+                fields.append(item)
                 messages.append(f"{key}: {item['message']}" if key else str(item["message"]))
-    detail = "Invalid request: " + ("; ".join(messages) if messages else str(exc.detail))
-    return _error_response(422, detail, extra)
+    problems = "; ".join(messages) if messages else str(exc.detail)
+    language = request_language(request)
+    body: dict[str, Any] = {"code": "request.invalid", "fields": fields}
+    field = next((f.get("key") for f in fields if f.get("key")), None)
+    if field:
+        body["field"] = field
+    return _error_response(
+        422, i18n.render("request.invalid", language, {"problems": problems}), body
+    )
 
 
-def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+_HTTP_CODES = {
+    400: "request.bad",
+    401: "request.unauthorized",
+    403: "request.forbidden",
+    404: "request.not_found",
+    405: "request.method_not_allowed",
+    413: "request.too_large",
+    415: "request.unsupported_media_type",
+    429: "request.too_many",
+    503: "request.unavailable",
+}
+
+
+def http_error_handler(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
+    """Litestar's own refusals (no route, wrong method, not signed in, ...) with a code and a
+    message in the reader's language; the English detail Litestar gave stays in extra."""
+    code = _HTTP_CODES.get(exc.status_code, "request.error")
+    extra = _with_code(exc.extra, code)
+    language = request_language(request)
+    # Our own English details (auth.py: "Not logged in: send ...") say more than the generic
+    # line; an English reader keeps them, everyone else gets the catalogue's words.
+    return _error_response(
+        exc.status_code,
+        exc.detail if language == "en" and exc.detail else i18n.render(code, language),
+        extra,
+        dict(exc.headers) if exc.headers else None,
+    )
+
+
+def internal_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
     log.exception("unhandled error", error=repr(exc))
-    return _error_response(500, "Internal server error; it has been logged")
+    return _error_response(
+        500,
+        i18n.render("request.internal", request_language(request)),
+        {"code": "request.internal"},
+    )
 
 
 # --- the database: unreachable (503) or refusing a value (422) -----------------------------
@@ -164,23 +261,21 @@ def database_error_handler(
         return domain_error_handler(
             request,
             ServiceUnavailable(
-                "The database is unreachable at the moment; try again in a few seconds",
+                "database_unavailable",
                 retry_after_s=DATABASE_RETRY_AFTER_S,
-                extra={"code": "database_unavailable"},
             ),
         )
     if isinstance(exc, asyncpg.DataError | OverflowError):
         log.warning("value refused by the database", error=repr(exc), path=request.url.path)
         reason = str(exc).split("\n")[0]
-        return _error_response(
-            422, f"Invalid request: a value cannot be stored ({reason})", {"code": "invalid_value"}
-        )
+        return domain_error_handler(request, InvalidInput("invalid_value", reason=reason))
     return internal_error_handler(request, exc)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
     asyncpg.PostgresError: database_error_handler,
     asyncpg.InterfaceError: database_error_handler,
     sqlite3.Error: database_error_handler,

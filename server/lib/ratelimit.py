@@ -303,10 +303,11 @@ class LoginThrottle:
     @staticmethod
     def _refusal(kind: str, login: str, address: str | None, until: float) -> TooManyRequests:
         wait = max(1, math.ceil(until - time.time()))
-        who = f"for the login {login!r}" if kind == LOGIN else f"from your address ({address})"
         return TooManyRequests(
-            f"Too many failed logins {who}: try again in {wait} s, or ask an administrator "
-            "to lift the lock",
+            "login_locked" if kind == LOGIN else "login_locked_address",
+            login=login,
+            address=address,
+            wait=wait,
             retry_after_s=wait,
             extra={"code": "login_locked", "locked": kind},
         )

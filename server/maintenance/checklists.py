@@ -67,7 +67,7 @@ def _clean(items: list[ChecklistItemIn], field: str = "items") -> list[Checklist
     for n, item in enumerate(items):
         text = " ".join(item.text.split())
         if not text:
-            raise InvalidInput(f"{field}[{n}].text: must not be blank")
+            raise InvalidInput("maintenance.text_must_not_blank", field=field, n=n)
         result.append(ChecklistItemIn(text, item.required, item.kind))
     return result
 
@@ -197,32 +197,32 @@ async def _checked_value(task_id: int, item: dict[str, Any], value: Any) -> Any:
     kind, label = item["kind"], f"checklist item {item['id']} («{item['text']}»)"
     if kind == "check":
         if not isinstance(value, bool):
-            raise InvalidInput(f"value: {label} is a check: send true or false, got {value!r}")
+            raise InvalidInput("maintenance.value_check_send_true", label=label, value=value)
         return value
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(f"value: {label} takes a number, got {value!r}")
+            raise InvalidInput("maintenance.value_takes_number_got", label=label, value=value)
         return value
     if kind == "text":
         if not isinstance(value, str) or not value.strip():
-            raise InvalidInput(f"value: {label} takes a non-blank text, got {value!r}")
+            raise InvalidInput("maintenance.value_takes_non_blank", label=label, value=value)
         if len(value) > MAX_TEXT:
-            raise InvalidInput(f"value: {label} takes at most {MAX_TEXT} characters")
+            raise InvalidInput(
+                "maintenance.value_takes_most_characters", label=label, max_text=MAX_TEXT
+            )
         return value.strip()
     # photo: one of the task's attachments
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(
-            f"value: {label} takes a photo: the id of an attachment of the task, got {value!r}"
-        )
+        raise InvalidInput("maintenance.value_takes_photo_id", label=label, value=value)
     row = (
         await TaskAttachment.select(TaskAttachment.content_type)
         .where((TaskAttachment.id == value) & (TaskAttachment.task == task_id))
         .first()
     )
     if row is None:
-        raise InvalidInput(f"value: {label}: attachment {value} is not one of this task's")
+        raise InvalidInput("maintenance.value_attachment_not_one", label=label, value=value)
     if not str(row["content_type"]).startswith("image/"):
-        raise InvalidInput(f"value: {label}: attachment {value} is not a photo")
+        raise InvalidInput("maintenance.value_attachment_not_photo", label=label, value=value)
     return value
 
 
@@ -230,18 +230,19 @@ async def set_item(actor: Actor, task_id: int, item_id: int, value: Any) -> Chec
     """Fill (or clear, with null) one item: the engineer holding the task, or the office."""
     task = await tasks.get_task(actor, task_id)
     if actor.is_client_only:
-        raise Forbidden("clients do not fill checklists")
+        raise Forbidden("maintenance.clients_do_not_fill")
     holder = task.assignee is not None and task.assignee.id == actor.id
     if not (holder or actor.is_dispatcher):
         raise Forbidden(
-            f"task #{task.number} is "
-            + (f"held by {task.assignee.full_name}" if task.assignee else "not accepted yet")
-            + "; its checklist is filled by whoever holds it"
+            "maintenance.checklist_held_by_other"
+            if task.assignee
+            else "maintenance.checklist_not_accepted",
+            task_number=task.number,
+            holder=task.assignee.full_name if task.assignee else None,
         )
     if task.status in FROZEN:
         raise Conflict(
-            f"task #{task.number} is {task.status}; its checklist is kept as it was "
-            "(a returned visit can be changed again)"
+            "maintenance.task_checklist_kept_returned", task_number=task.number, status=task.status
         )
     row = (
         await TaskChecklistItem.select()
@@ -250,7 +251,7 @@ async def set_item(actor: Actor, task_id: int, item_id: int, value: Any) -> Chec
         .output(load_json=True)
     )
     if row is None:
-        raise NotFound(f"task {task_id} has no checklist item {item_id}")
+        raise NotFound("maintenance.task_no_checklist_item", task_id=task_id, item_id=item_id)
     checked = await _checked_value(task_id, row, value)
     done = not is_open(row["kind"], checked)
     now = clock.now()
@@ -287,9 +288,9 @@ async def require_required_items_done(task_id: int) -> None:
     still_open = [r["text"] for r in rows if is_open(r["kind"], loaded(r["value"]))]
     if still_open:
         raise RuleViolation(
-            f"{len(still_open)} required checklist item{'s are' if len(still_open) > 1 else ' is'}"
-            f" open: {', '.join(f'«{t}»' for t in still_open)}; fill "
-            f"{'them' if len(still_open) > 1 else 'it'} before marking the task done",
+            "r8.checklist_open",
+            n=len(still_open),
+            items=", ".join(f"«{t}»" for t in still_open),
             rule="R8",
             extra={"rule": "R8", "open_items": still_open},
         )

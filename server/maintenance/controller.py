@@ -43,7 +43,7 @@ def _user_param(actor: Actor, value: str | None) -> int | None:
     if value == "me":
         return actor.id
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
-        raise InvalidInput(f"assignee must be 'me' or a user id, got {value!r}")
+        raise InvalidInput("maintenance.assignee_must_me_user", value=value)
     return int(value)
 
 

@@ -34,7 +34,7 @@ def signature(user_id: int) -> str:
 
 def require_signature(user_id: int, sig: str) -> None:
     if not hmac.compare_digest(signature(user_id), sig or ""):
-        raise Forbidden("this calendar link is not valid; get a new one in the app")
+        raise Forbidden("maintenance.calendar_link_not_valid")
 
 
 def subscription_url(user_id: int) -> str:

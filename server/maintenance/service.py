@@ -154,7 +154,7 @@ async def _row(plan_id: int) -> dict[str, Any]:
         .output(load_json=True)
     )
     if row is None:
-        raise NotFound(f"maintenance plan {plan_id} not found")
+        raise NotFound("maintenance.maintenance_plan_not_found", plan_id=plan_id)
     return dict(row)
 
 
@@ -214,9 +214,9 @@ async def checked_rule(text: str, starts_on: dt.date, time_of_day: str) -> rrule
             asyncio.to_thread(parse_rule, text, starts_on, time_of_day), RULE_CHECK_TIMEOUT_S
         )
     except RuleError as exc:
-        raise InvalidInput(f"rrule: {exc} (RFC 5545, e.g. FREQ=MONTHLY;BYMONTHDAY=1)") from exc
+        raise InvalidInput("maintenance.rrule_rfc_e_g", exc=exc) from exc
     except TimeoutError as exc:
-        raise InvalidInput("rrule: gives no date in reasonable time; check BY… parts") from exc
+        raise InvalidInput("maintenance.rrule_gives_no_date") from exc
 
 
 async def _check(plan: _Plan) -> tuple[_Plan, TemplateOut]:
@@ -225,42 +225,45 @@ async def _check(plan: _Plan) -> tuple[_Plan, TemplateOut]:
     tasks.require_channel(template, PLANNED_CHANNEL)  # R3
     title = " ".join(plan.title.split())
     if not title:
-        raise InvalidInput("title: must not be blank: say what the visit is for")
+        raise InvalidInput("maintenance.title_must_not_blank")
     if not await Counterparty.exists().where(Counterparty.id == plan.counterparty_id):
-        raise InvalidInput(f"counterparty_id: no counterparty {plan.counterparty_id}")
+        raise InvalidInput(
+            "maintenance.counterparty_id_no_counterparty", counterparty_id=plan.counterparty_id
+        )
     if template.counterparty_in_title and not await clients.title_names_counterparty(
         title, plan.counterparty_id
     ):
         cp = await clients.get_counterparty(plan.counterparty_id)
         raise RuleViolation(
-            f"title: template {template.code!r} needs the counterparty in the title, and each "
-            f"task of the plan takes its title: write «{cp.name}» in {title!r}",
+            "r2.plan_title_lacks_counterparty",
+            template=template.code,
+            cp_name=cp.name,
+            title=title,
             rule="R2",
         )
     if plan.site_id is not None:
         site = await Site.select(Site.counterparty).where(Site.id == plan.site_id).first()
         if site is None or site["counterparty"] != plan.counterparty_id:
-            raise InvalidInput(f"site_id: site {plan.site_id} is not a site of the counterparty")
+            raise InvalidInput("maintenance.site_id_site_not", site_id=plan.site_id)
     if plan.equipment_id is not None:
         try:
             await assets.require_linkable(plan.counterparty_id, [plan.equipment_id])
         except InvalidInput as exc:
-            raise InvalidInput(exc.detail.replace("equipment_ids:", "equipment_id:", 1)) from exc
+            raise InvalidInput(exc.code, **{**exc.params, "field": "equipment_id"}) from exc
     if plan.group_id is not None and not await Group.exists().where(Group.id == plan.group_id):
-        raise InvalidInput(f"group_id: no group {plan.group_id}")
+        raise InvalidInput("maintenance.group_id_no_group", group_id=plan.group_id)
     if plan.assignee_id is not None:
         await tasks.require_may_work(  # R4/R7: whom the task may be given to
             plan.assignee_id, template, plan.group_id or template.default_group_id, "assignee_id"
         )
     if plan.non_working_days != "keep" and plan.calendar_id is None:
         raise InvalidInput(
-            f"calendar_id: non_working_days {plan.non_working_days!r} needs the SLA calendar "
-            "that says which days are working days (GET /api/sla/calendars)"
+            "maintenance.calendar_id_non_working", non_working_days=plan.non_working_days
         )
     if plan.calendar_id is not None and not await Calendar.exists().where(
         Calendar.id == plan.calendar_id
     ):
-        raise InvalidInput(f"calendar_id: no SLA calendar {plan.calendar_id}")
+        raise InvalidInput("maintenance.calendar_id_no_sla", calendar_id=plan.calendar_id)
     await checked_rule(plan.rrule, plan.starts_on, plan.time_of_day)
     checklist = checklists.clean_checklist(plan.checklist)
     return msgspec.structs.replace(plan, title=title, checklist=checklist), template
@@ -411,9 +414,9 @@ async def occurrences(
     start = date_from or local_today()
     end = date_to or start + dt.timedelta(days=90)
     if end < start:
-        raise InvalidInput(f"to: {end} is before from: {start}")
+        raise InvalidInput("maintenance.before_from", end=end, start=start)
     if end - start > MAX_OCCURRENCE_WINDOW:
-        raise InvalidInput("from/to: at most three years at once")
+        raise InvalidInput("maintenance.from_most_three_years")
     found = await plan_schedule(row, start - dt.timedelta(days=31), end)
     created = {
         _date(r["occurs_on"]): r["task"]

@@ -581,7 +581,9 @@ async def set_preferences(user_id: int, data: PreferencesIn) -> PreferencesOut:
     unknown = sorted(set(data.notification_channels) - set(CHANNELS))
     if unknown:
         raise InvalidInput(
-            f"unknown channels {', '.join(unknown)}; choose from {', '.join(CHANNELS)}"
+            "notification.unknown_channels_choose_from",
+            unknown=", ".join(unknown),
+            channels=", ".join(CHANNELS),
         )
     channels: list[str] = [c for c in CHANNELS if c in data.notification_channels]
     async with db.transaction():
@@ -601,7 +603,7 @@ async def set_preferences(user_id: int, data: PreferencesIn) -> PreferencesOut:
 
 async def add_push_subscription(user_id: int, data: PushSubscriptionIn) -> PushSubscriptionOut:
     if not data.endpoint.startswith(("https://", "http://")):
-        raise InvalidInput("endpoint must be the push service URL the browser gave")
+        raise InvalidInput("notification.endpoint_must_push_service")
     async with db.transaction():
         # The same browser re-subscribing (or another user on it) replaces the old row.
         await PushSubscription.delete().where(PushSubscription.endpoint == data.endpoint)

@@ -103,14 +103,14 @@ def _page(status: int, **context: Any) -> Response[str]:
 
 
 def _error_page(exc: DomainError) -> Response[str]:
-    return _page(exc.status_code, heading=_WORDS["ru"]["error"], message=exc.detail)
+    return _page(exc.status_code, heading=_WORDS["ru"]["error"], message=exc.message("ru"))
 
 
 def _score(raw: str | None) -> int | None:
     if raw in (None, ""):
         return None
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 5:
-        raise InvalidInput("the score is a number from 1 to 5")
+        raise InvalidInput("portal.score_number_from")
     return int(raw)
 
 

@@ -81,7 +81,9 @@ async def _save_rating(
     channel: str,
 ) -> RatingOut:
     if task.status != Status.COMPLETED:
-        raise Conflict(f"task #{task.number} is {task.status}: only a completed task is rated")
+        raise Conflict(
+            "portal.task_only_completed_task", task_number=task.number, status=task.status
+        )
     now = clock.now()
     async with db.transaction():
         row = await TaskRating.select().where(TaskRating.task == task.id).first()
@@ -100,9 +102,7 @@ async def _save_rating(
             )
         else:
             if now - db.stored_datetime(row["first_rated_at"]) > CHANGE_WINDOW:
-                raise Conflict(
-                    f"task #{task.number} was rated more than 7 days ago; the rating is final"
-                )
+                raise Conflict("portal.task_rated_more_than", task_number=task.number)
             values: dict[Any, Any] = {
                 TaskRating.score: score,
                 TaskRating.user: user_id,
@@ -141,13 +141,13 @@ async def rate_task(actor: Actor, task_id: int, score: int, comment: str | None)
     """POST /api/tasks/{id}/rating: a client of the task's company (or its chain's central
     office) rates it; anyone else is refused."""
     if not actor.is_client_only:
-        raise Forbidden("only the client rates the work; employees see the rating on the task")
+        raise Forbidden("portal.only_client_rates_work")
     if not await Task.exists().where(Task.id == task_id):
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("portal.task_not_found", task_id=task_id)
     try:
         task = await tasks.get_task(actor, task_id)
     except NotFound as exc:
-        raise Forbidden(f"task {task_id} is not your company's: you cannot rate it") from exc
+        raise Forbidden("portal.task_not_your_company", task_id=task_id) from exc
     return await _save_rating(
         task,
         score,
@@ -229,18 +229,16 @@ async def sign_off(actor: Actor, task_id: int, decision: str, comment: str) -> S
     disputes it with a comment: the status stays, the office is told and decides (return
     the visit to the engineer, a follow-up task) — a client never moves the state machine."""
     if not actor.is_client_only:
-        raise Forbidden("the client signs off a visit; employees record a signature instead")
+        raise Forbidden("portal.client_signs_off_visit")
     task = await tasks.get_task(actor, task_id)
     visit = await Task.select(Task.has_departure).where(Task.id == task_id).first()
     if not (visit and visit["has_departure"]):
-        raise Conflict(f"task #{task.number} is not a visit: there is no act to sign off")
+        raise Conflict("portal.task_not_visit_no", task_number=task.number)
     if task.status not in SIGN_OFF_STATUSES:
-        raise Conflict(
-            f"task #{task.number} is {task.status}: a visit is signed off once it is done"
-        )
+        raise Conflict("portal.task_visit_signed_off", task_number=task.number, status=task.status)
     comment = comment.strip()
     if decision == "dispute" and not comment:
-        raise InvalidInput("say what is wrong with the work: a dispute needs a comment")
+        raise InvalidInput("portal.say_what_wrong_work")
     outcome = "accepted" if decision == "accept" else "disputed"
     now = clock.now()
     async with db.transaction():

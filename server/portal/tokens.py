@@ -70,15 +70,13 @@ def verify(secret: str, token: str, task_id: int, *, now: dt.datetime) -> Rating
     payload, _, signature = token.partition(".")
     expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
     if not signature or not hmac.compare_digest(signature, expected):
-        raise TokenInvalid("this rating link is not valid: open the link from the e-mail as it is")
+        raise TokenInvalid("portal.rating_link_not_valid")
     try:
         claim = _decoder.decode(_unb64(payload))
     except (ValueError, msgspec.DecodeError) as exc:
-        raise TokenInvalid("this rating link is not valid") from exc
+        raise TokenInvalid("portal.rating_link_not_valid_2") from exc
     if claim.task_id != task_id:
-        raise TokenInvalid(f"this rating link is not for task #{task_id}")
+        raise TokenInvalid("portal.rating_link_not_task", task_id=task_id)
     if now.timestamp() > claim.exp:
-        raise TokenExpired(
-            "this rating link has expired (links work for 7 days); rate the task in the portal"
-        )
+        raise TokenExpired("portal.rating_link_expired_links")
     return claim

@@ -52,7 +52,7 @@ class PriceListController(Controller):
     ) -> list[PriceItemOut]:
         """archived: false (default, current items), true (archived only) or all."""
         if archived.lower() not in _ARCHIVED:
-            raise InvalidInput(f"archived must be false, true or all; got {archived!r}")
+            raise InvalidInput("pricing.archived_must_false_true", archived=archived)
         return await price_list.list_price_items(
             q=q, archived=_ARCHIVED[archived.lower()], kind=kind or None
         )

@@ -264,9 +264,10 @@ async def _ensure_one(
         pdf = await render_async(kind, doc, timeout_s=config.print_settings.print_timeout_s)
     except RenderTimeout as exc:
         raise PrintUnavailable(
-            f"the {kind.replace('_', ' ')} of task #{task.number} did not render within "
-            f"{config.print_settings.print_timeout_s:g} s; the print service is busy, "
-            "try again shortly"
+            "pricing.task_did_not_render",
+            value=kind.replace("_", " "),
+            task_number=task.number,
+            print_timeout_s=f"{config.print_settings.print_timeout_s:g}",
         ) from exc
     await StoredDocument.insert(
         StoredDocument(
@@ -297,7 +298,7 @@ async def client_language(task: TaskOut) -> Language:
 def parse_language(lang: str | None) -> Language:
     value = (lang or "ru").strip().lower()
     if value not in LANGUAGES:
-        raise InvalidInput(f"lang must be one of: {', '.join(LANGUAGES)}; got {lang!r}")
+        raise InvalidInput("pricing.lang_must_one_got", languages=", ".join(LANGUAGES), lang=lang)
     return value  # type: ignore[return-value]
 
 
@@ -309,8 +310,7 @@ async def task_pdf(
     task = await tasks.get_task(actor, task_id)
     if kind == "completion_act" and task.status not in ACT_STATUSES:
         raise Conflict(
-            f"task #{task.number} is {task.status!r}: a completion act is issued only for "
-            "work that is done or completed; print the work order instead"
+            "pricing.task_completion_act_issued", task_number=task.number, status=task.status
         )
     language = parse_language(lang) if lang else await client_language(task)
     pdf, digest, _ = await _ensure_one(task, kind, language, config)

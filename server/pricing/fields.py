@@ -24,17 +24,19 @@ def checked_number(
 ) -> Decimal:
     """``value`` at the column's scale, or InvalidInput naming the field and the limit."""
     if not value.is_finite():
-        raise InvalidInput(f"{field} must be a number, got {value}")
+        raise InvalidInput("pricing.must_number_got", field=field, value=value)
     if positive and value <= 0:
-        raise InvalidInput(f"{field} must be greater than 0, got {value}")
+        raise InvalidInput("pricing.must_greater_than_got", field=field, value=value)
     if value < 0:
-        raise InvalidInput(f"{field} must not be negative, got {value}")
+        raise InvalidInput("pricing.must_not_negative_got", field=field, value=value)
     if value > upper:
-        raise InvalidInput(f"{field} must be at most {upper}, got {value}")
+        raise InvalidInput("pricing.must_most_got", field=field, upper=upper, value=value)
     step = Decimal(1).scaleb(-places)
     if value != value.quantize(step):
         # Rounding silently would change what the person typed; say what is allowed instead.
-        raise InvalidInput(f"{field} may have at most {places} decimal places, got {value}")
+        raise InvalidInput(
+            "pricing.may_most_decimal_places", field=field, places=places, value=value
+        )
     return value.quantize(step)
 
 
@@ -71,7 +73,7 @@ def text(field: str, value: str) -> str:
     """Whitespace collapsed; blank is refused."""
     cleaned = " ".join(value.split())
     if not cleaned:
-        raise InvalidInput(f"{field} must not be blank")
+        raise InvalidInput("pricing.must_not_blank", field=field)
     return cleaned
 
 
@@ -84,9 +86,9 @@ def shown(field: str, value: Any) -> Any:
 
 def require_employee(actor: Actor, action: str) -> None:
     if actor.is_client_only:
-        raise Forbidden(f"clients cannot {action}; ask the service company")
+        raise Forbidden("pricing.clients_cannot_ask_service", doing=action)
 
 
 def require_admin(actor: Actor, action: str) -> None:
     if not actor.has_role("admin"):
-        raise Forbidden(f"only admins {action}")
+        raise Forbidden("pricing.only_admins", doing=action)

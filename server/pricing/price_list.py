@@ -58,7 +58,7 @@ def _search_text(code: str, name: str) -> str:
 
 
 def _code_taken(code: str) -> Conflict:
-    return Conflict(f"the price list already has an item with code {code!r}; codes are unique")
+    return Conflict("pricing.price_list_already_item", code=code)
 
 
 @asynccontextmanager
@@ -78,7 +78,7 @@ async def find_price_item(item_id: int) -> PriceItemOut | None:
 async def get_price_item(item_id: int) -> PriceItemOut:
     item = await find_price_item(item_id)
     if item is None:
-        raise NotFound(f"price item {item_id} not found")
+        raise NotFound("pricing.price_item_not_found", item_id=item_id)
     return item
 
 

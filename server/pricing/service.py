@@ -50,7 +50,7 @@ async def locked_task(task_id: int) -> dict[str, Any]:
         query = query.lock_rows()
     row = await query.first()
     if row is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("pricing.task_not_found", task_id=task_id)
     row["number"] = row["number"] or row["id"]
     return row
 
@@ -60,10 +60,7 @@ def _require_holder_or_dispatcher(actor: Actor, task: dict[str, Any]) -> None:
     #14): other engineers and checkers read it."""
     if actor.is_dispatcher or task["assignee"] == actor.id:
         return
-    raise Forbidden(
-        f"only the holder of task #{task['number']}, office staff or an admin change its "
-        "specification; accept the task first, or ask its holder"
-    )
+    raise Forbidden("pricing.only_holder_task_office", number=task["number"])
 
 
 async def _is_unlocked(task_id: int) -> bool:
@@ -73,9 +70,10 @@ async def _is_unlocked(task_id: int) -> bool:
 async def _require_editable(task: dict[str, Any]) -> None:
     if task["status"] in CLOSED and not await _is_unlocked(task["id"]):
         raise Conflict(
-            f"the specification of task #{task['number']} is locked: the task is "
-            f"{task['status']!r}; an admin can unlock it "
-            f"(POST /api/tasks/{task['id']}/specification/unlock)",
+            "pricing.specification_task_locked_task",
+            number=task["number"],
+            status=task["status"],
+            id=task["id"],
             extra={"locked": True, "status": task["status"]},
         )
 
@@ -164,7 +162,7 @@ async def get_specification(actor: Actor, task_id: int) -> SpecificationOut:
     unlocked = await _is_unlocked(task_id)
     if actor.is_client_only and (task.status not in CLOSED or unlocked):
         # Clients see prices once the office has published them: the locked specification.
-        raise Forbidden(f"the specification of task #{task.number} is not published yet")
+        raise Forbidden("pricing.specification_task_not_published", task_number=task.number)
     rows = await line_rows(task_id)
     pricing = price_lines(priced_line(r) for r in rows)
     t = pricing.totals
@@ -186,7 +184,7 @@ async def get_specification(actor: Actor, task_id: int) -> SpecificationOut:
 async def _one_line(task_id: int, line_id: int, number: int) -> dict[str, Any]:
     rows = await line_rows(task_id, line_id)
     if not rows:
-        raise NotFound(f"task #{number} has no specification line {line_id}")
+        raise NotFound("pricing.task_no_specification_line", number=number, line_id=line_id)
     return rows[0]
 
 
@@ -225,24 +223,18 @@ async def add_line(actor: Actor, task_id: int, data: LineIn, *, channel: str = "
         if data.price_item_id is not None:
             given = _item_fields_given(data)
             if given:
-                raise InvalidInput(
-                    f"{', '.join(given)} of a price-list line come from the price list; "
-                    "give a discount_percent, or add a free line without price_item_id"
-                )
+                raise InvalidInput("pricing.price_list_line_come", given=", ".join(given))
             item = await find_price_item(data.price_item_id)
             if item is None:
-                raise InvalidInput(f"price_item_id {data.price_item_id}: no such price item")
+                raise InvalidInput("pricing.price_item_id_no", price_item_id=data.price_item_id)
             if item.archived:
-                raise InvalidInput(f"price item {item.code!r} is archived; choose a current one")
+                raise InvalidInput("pricing.price_item_archived_choose", code=item.code)
             name, unit, price, vat_rate = item.name, item.unit, item.price, item.vat_rate
         else:
             if isinstance(data.name, msgspec.UnsetType) or isinstance(
                 data.price, msgspec.UnsetType
             ):
-                raise InvalidInput(
-                    "a free line needs a name and a price; or give price_item_id to take a "
-                    "line from the price list"
-                )
+                raise InvalidInput("pricing.free_line_needs_name")
             name = fields.text("name", data.name)
             unit = (
                 "шт" if isinstance(data.unit, msgspec.UnsetType) else fields.text("unit", data.unit)
@@ -256,7 +248,7 @@ async def add_line(actor: Actor, task_id: int, data: LineIn, *, channel: str = "
         performer_id = await _performer_id(data.performer_id)
         count = await SpecificationLine.count().where(SpecificationLine.task == task_id)
         if count >= MAX_LINES:
-            raise InvalidInput(f"a specification holds at most {MAX_LINES} lines")
+            raise InvalidInput("pricing.specification_holds_most_lines", max_lines=MAX_LINES)
         position = data.position
         if position is None:
             last = (
@@ -335,10 +327,7 @@ async def update_line(
         if row["price_item"] is not None:
             given = _item_fields_given(patch)
             if given:
-                raise InvalidInput(
-                    f"{', '.join(given)} of a price-list line come from the price list and "
-                    "cannot be changed on the line; change quantity or discount_percent"
-                )
+                raise InvalidInput("pricing.price_list_line_come_2", given=", ".join(given))
         if not isinstance(patch.performer_id, msgspec.UnsetType):
             wanted["performer"] = await _performer_id(patch.performer_id)
         current = {**msgspec.structs.asdict(priced_line(row)), "performer": row["performer.id"]}
@@ -405,8 +394,9 @@ async def unlock_specification(
         task = await locked_task(task_id)
         if task["status"] not in CLOSED:
             raise Conflict(
-                f"the specification of task #{task['number']} is not locked: it stays "
-                f"editable until the task is completed (it is {task['status']!r})"
+                "pricing.specification_task_not_locked",
+                number=task["number"],
+                status=task["status"],
             )
         if not await _is_unlocked(task_id):
             now = clock.now()
@@ -429,8 +419,9 @@ async def lock_specification(
         task = await locked_task(task_id)
         if task["status"] not in CLOSED:
             raise Conflict(
-                f"the specification of task #{task['number']} locks by itself when the task "
-                f"is completed or cancelled (it is {task['status']!r})"
+                "pricing.specification_task_locks_itself",
+                number=task["number"],
+                status=task["status"],
             )
         removed = (
             await SpecificationUnlock.delete()

@@ -40,14 +40,14 @@ def decode_signature(png_base64: str) -> bytes:
     if text.startswith("data:"):
         header, sep, text = text.partition(",")
         if not sep or not header.endswith(";base64"):
-            raise InvalidInput("png_base64: a data: URL must be data:image/png;base64,…")
+            raise InvalidInput("pricing.png_base_data_url")
         if header[len("data:") :].split(";")[0].strip().lower() != "image/png":
-            raise InvalidInput("the signature must be a PNG image (data:image/png)")
+            raise InvalidInput("pricing.signature_must_png_image_2")
     try:
         # Line breaks are common in base64 from other tools; they carry no data.
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("png_base64 is not valid base64") from exc
+        raise InvalidInput("pricing.png_base_not_valid") from exc
 
 
 def signature_png_size(data: bytes) -> tuple[int, int]:
@@ -58,24 +58,25 @@ def signature_png_size(data: bytes) -> tuple[int, int]:
     that inflate to huge images."""
     if len(data) > SIGNATURE_MAX_BYTES:
         raise InvalidInput(
-            f"the signature image is {len(data) // 1024} KB; the limit is "
-            f"{SIGNATURE_MAX_BYTES // 1024} KB"
+            "pricing.signature_image_kb_limit",
+            value=len(data) // 1024,
+            value2=SIGNATURE_MAX_BYTES // 1024,
         )
     if not data.startswith(_PNG_MAGIC):
-        raise InvalidInput("the signature must be a PNG image")
+        raise InvalidInput("pricing.signature_must_png_image")
     kinds: list[bytes] = []
     offset = len(_PNG_MAGIC)
     while offset < len(data) and (not kinds or kinds[-1] != b"IEND"):
         if offset + 12 > len(data):
-            raise InvalidInput("the signature PNG is truncated")
+            raise InvalidInput("pricing.signature_png_truncated")
         (length,) = struct.unpack(">I", data[offset : offset + 4])
         end = offset + 12 + length
         if end > len(data):
-            raise InvalidInput("the signature PNG is truncated")
+            raise InvalidInput("pricing.signature_png_truncated")
         body = data[offset + 4 : end - 4]
         (crc,) = struct.unpack(">I", data[end - 4 : end])
         if zlib.crc32(body) != crc:
-            raise InvalidInput("the signature PNG is damaged (a chunk checksum does not match)")
+            raise InvalidInput("pricing.signature_png_damaged_chunk")
         kinds.append(body[:4])
         offset = end
     if (
@@ -85,12 +86,14 @@ def signature_png_size(data: bytes) -> tuple[int, int]:
         or b"IDAT" not in kinds
         or offset != len(data)
     ):
-        raise InvalidInput("the signature PNG is malformed (needs IHDR … IDAT … IEND)")
+        raise InvalidInput("pricing.signature_png_malformed_needs")
     width, height = struct.unpack(">II", data[16:24])
     if not (0 < width <= MAX_SIGNATURE_SIDE and 0 < height <= MAX_SIGNATURE_SIDE):
         raise InvalidInput(
-            f"the signature image is {width}×{height} pixels; at most "
-            f"{MAX_SIGNATURE_SIDE}×{MAX_SIGNATURE_SIDE}"
+            "pricing.signature_image_pixels_most",
+            width=width,
+            height=height,
+            max_signature_side=MAX_SIGNATURE_SIDE,
         )
     return width, height
 
@@ -109,15 +112,14 @@ async def capture_signature(
         task = await locked_task(task_id)
         if task["status"] not in SIGNABLE_STATUSES:
             raise Conflict(
-                f"task #{task['number']} is {task['status']!r}: the client signs while the "
-                "work is open, before it is marked done"
+                "pricing.task_client_signs_while", number=task["number"], status=task["status"]
             )
         if task["assignee"] != actor.id:
             holder = await User.select(User.full_name).where(User.id == task["assignee"]).first()
             raise Conflict(
-                f"task #{task['number']} is held by "
-                f"{holder['full_name'] if holder else 'nobody'}; only its assignee takes the "
-                "client's signature",
+                "pricing.signature.not_holder",
+                number=task["number"],
+                holder=holder["full_name"] if holder else "—",
                 extra={"assignee_id": task["assignee"]},
             )
         replaced = (
@@ -179,5 +181,5 @@ async def get_signature_png(actor: Actor, task_id: int) -> tuple[bytes, str]:
     task = await tasks.get_task(actor, task_id)
     row = await signature_row(task_id)
     if row is None:
-        raise NotFound(f"task #{task.number} has no signature yet")
+        raise NotFound("pricing.task_no_signature_yet", task_number=task.number)
     return bytes(row["png"]), row["sha256"]

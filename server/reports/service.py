@@ -143,9 +143,9 @@ async def dashboard(
     date_to = date_to or today
     date_from = date_from or date_to - dt.timedelta(days=13)
     if date_from > date_to:
-        raise InvalidInput("'from' must not be after 'to'")
+        raise InvalidInput("report.from_must_not_after")
     if (date_to - date_from).days >= MAX_PERIOD_DAYS:
-        raise InvalidInput(f"the period may cover at most {MAX_PERIOD_DAYS} days")
+        raise InvalidInput("report.period_may_cover_most", max_period_days=MAX_PERIOD_DAYS)
     today_end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0), tz)
 
     open_rows = (
@@ -324,7 +324,7 @@ def export_language(lang: str | None) -> str:
     if lang in (None, ""):
         return "ru"
     if lang not in COLUMNS:
-        raise InvalidInput(f"lang must be ru or en, got {lang!r}")
+        raise InvalidInput("report.lang_must_ru_en", lang=lang)
     return lang
 
 

@@ -36,21 +36,21 @@ def _check_hours(hours: list[list[str]], where: str) -> None:
     try:
         parse_intervals(hours)
     except CalendarError as exc:
-        raise InvalidInput(f"{where}: {exc}") from exc
+        raise InvalidInput("sla.error", where=where, exc=exc) from exc
 
 
 async def create_calendar(data: CalendarIn) -> CalendarOut:
     try:
         ZoneInfo(data.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"unknown timezone {data.timezone!r}, e.g. Europe/Moscow") from exc
+        raise InvalidInput("sla.unknown_timezone_e_g", timezone=data.timezone) from exc
     for key, hours in data.week.items():
         if key not in {str(d) for d in range(7)}:
-            raise InvalidInput(f"week keys are weekdays 0 (Monday) to 6 (Sunday), got {key!r}")
+            raise InvalidInput("sla.week_keys_weekdays_monday", key=key)
         _check_hours(hours, f"week[{key}]")
     async with db.transaction():
         if await Calendar.exists().where(Calendar.name == data.name):
-            raise Conflict(f"a calendar named {data.name!r} already exists")
+            raise Conflict("sla.calendar_named_already_exists", data_name=data.name)
         row = Calendar(name=data.name, timezone=data.timezone, week=data.week)
         await row.save()
     return await get_calendar(row.id)
@@ -59,7 +59,7 @@ async def create_calendar(data: CalendarIn) -> CalendarOut:
 async def get_calendar(calendar_id: int) -> CalendarOut:
     row = await Calendar.select().where(Calendar.id == calendar_id).first().output(load_json=True)
     if row is None:
-        raise NotFound(f"calendar {calendar_id} not found")
+        raise NotFound("sla.calendar_not_found", calendar_id=calendar_id)
     days = (
         await CalendarDay.select().where(CalendarDay.calendar == calendar_id).output(load_json=True)
     )
@@ -114,22 +114,22 @@ async def list_rules() -> list[RuleOut]:
 
 async def create_rule(data: RuleIn) -> RuleOut:
     if data.reaction_minutes is None and data.resolution_minutes is None:
-        raise InvalidInput("a rule needs reaction_minutes, resolution_minutes or both")
+        raise InvalidInput("sla.rule_needs_reaction_minutes")
     async with db.transaction():
         template_id = None
         if data.template is not None:
             t = await Template.select(Template.id).where(Template.code == data.template).first()
             if t is None:
-                raise InvalidInput(f"template {data.template!r}: no such template")
+                raise InvalidInput("sla.template_no_such_template", template=data.template)
             template_id = t["id"]
         if data.counterparty_id is not None and not await Counterparty.exists().where(
             Counterparty.id == data.counterparty_id
         ):
-            raise InvalidInput(f"counterparty_id {data.counterparty_id}: no such counterparty")
+            raise InvalidInput("sla.counterparty_id_no_such", counterparty_id=data.counterparty_id)
         if data.calendar_id is not None and not await Calendar.exists().where(
             Calendar.id == data.calendar_id
         ):
-            raise InvalidInput(f"calendar_id {data.calendar_id}: no such calendar")
+            raise InvalidInput("sla.calendar_id_no_such", calendar_id=data.calendar_id)
         row = Rule(
             name=data.name,
             position=data.position,
@@ -154,7 +154,7 @@ async def set_rule_active(rule_id: int, active: bool) -> RuleOut:
             await Rule.update({Rule.active: active}).where(Rule.id == rule_id).returning(Rule.id)
         )
     if not updated:
-        raise NotFound(f"SLA rule {rule_id} not found")
+        raise NotFound("sla.sla_rule_not_found", rule_id=rule_id)
     return next(r for r in await list_rules() if r.id == rule_id)
 
 
@@ -184,20 +184,20 @@ async def update_automation(automation_id: int, data: AutomationPatch) -> Automa
     async with db.transaction():
         row = await Automation.select().where(Automation.id == automation_id).first()
         if row is None:
-            raise NotFound(f"automation {automation_id} not found")
+            raise NotFound("sla.automation_not_found", automation_id=automation_id)
         if data.enabled is not None:
             values[Automation.enabled] = data.enabled
         if data.minutes is not None:
             if AUTOMATIONS[row["kind"]][0] is None:
-                raise InvalidInput(f"{row['kind']} reacts to replies; it has no timer to set")
+                raise InvalidInput("sla.reacts_replies_no_timer", kind=row["kind"])
             values[Automation.minutes] = data.minutes
         if data.notify_user_id is not None:
             if not await User.exists().where(User.id == data.notify_user_id):
-                raise InvalidInput(f"notify_user_id {data.notify_user_id}: no such user")
+                raise InvalidInput("sla.notify_user_id_no", notify_user_id=data.notify_user_id)
             values[Automation.notify_user] = data.notify_user_id
         if data.notify_group_id is not None:
             if not await Group.exists().where(Group.id == data.notify_group_id):
-                raise InvalidInput(f"notify_group_id {data.notify_group_id}: no such group")
+                raise InvalidInput("sla.notify_group_id_no", notify_group_id=data.notify_group_id)
             values[Automation.notify_group] = data.notify_group_id
         if values:
             await Automation.update(values).where(Automation.id == automation_id)
@@ -249,4 +249,4 @@ async def list_fired(since: dt.datetime | None, limit: int = 200) -> list[FiredO
 
 async def task_exists(task_id: int) -> None:
     if not await Task.exists().where(Task.id == task_id):
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("sla.task_not_found", task_id=task_id)

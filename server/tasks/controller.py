@@ -60,7 +60,7 @@ def _int_param(name: str, value: str | None) -> int | None:
     if value is None or value == "":
         return None
     if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
-        raise InvalidInput(f"{name} must be an integer id from 1 to {MAX_ID}, got {value!r}")
+        raise InvalidInput("task.must_integer_id_from", name=name, max_id=MAX_ID, value=value)
     return int(value)
 
 
@@ -82,10 +82,10 @@ def parse_task_filter(
 ) -> TaskFilter:
     """The query string of GET /api/tasks (also used by the exports)."""
     if queue not in (None, "", "mine"):
-        raise InvalidInput(f"queue must be 'mine', got {queue!r}")
+        raise InvalidInput("task.queue_must_mine_got", queue=queue)
     for name, value in (("created_from", created_from), ("created_to", created_to)):
         if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} needs a time zone, e.g. 2026-11-28T00:00:00+03:00")
+            raise InvalidInput("task.needs_time_zone_e", name=name)
     return TaskFilter(
         statuses=[s.strip() for s in status.split(",") if s.strip()] if status else None,
         template=template or None,

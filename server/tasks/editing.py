@@ -84,7 +84,7 @@ async def _load(task_id: int) -> _Editable:
         .first()
     )
     if row is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("task.not_found", task_id=task_id)
     template = (
         await Template.select()
         .where(Template.id == row["template.id"])
@@ -114,13 +114,13 @@ def _requested(patch: TaskPatch) -> dict[str, Any]:
     if "title" in wanted:
         wanted["title"] = " ".join(wanted["title"].split())
         if not wanted["title"]:
-            raise InvalidInput("title must not be blank: say what needs doing")
+            raise InvalidInput("task.title_must_not_blank")
     if "description" in wanted:
         wanted["description"] = wanted["description"].strip()
     due = wanted.get("due_resolution_at")
     if due is not None:
         if due.tzinfo is None:
-            raise InvalidInput("due_resolution_at needs a timezone, e.g. 2026-12-01T18:00:00+03:00")
+            raise InvalidInput("task.due_resolution_needs_timezone")
         wanted["due_resolution_at"] = due.astimezone(dt.UTC)
     return wanted
 
@@ -128,17 +128,13 @@ def _requested(patch: TaskPatch) -> dict[str, Any]:
 def _require_editor(actor: Actor, task: _Editable) -> None:
     """Office and admins edit any task; its holder edits their own (what: _require_fields)."""
     if actor.is_client_only:
-        raise Forbidden("clients cannot edit tasks; write to support instead")
+        raise Forbidden("task.clients_cannot_edit_tasks")
     if actor.is_dispatcher or task.assignee_id == actor.id:
         return
     if task.assignee_id is None:
-        raise Forbidden(
-            f"task #{task.number} is waiting in its queue; only office staff edit it "
-            "(accept it to edit its description and site)"
-        )
+        raise Forbidden("task.task_waiting_queue_only", task_number=task.number)
     raise Forbidden(
-        f"task #{task.number} is held by {task.assignee_name}; only they or office staff "
-        "can edit it"
+        "task.edit.held_by_other", task_number=task.number, assignee_name=task.assignee_name
     )
 
 
@@ -147,14 +143,15 @@ def _require_fields(actor: Actor, task: _Editable, fields: list[str]) -> None:
         return
     if task.status in CLOSED:
         raise Conflict(
-            f"task #{task.number} is {task.status}; ask the office to correct it",
+            "task.task_ask_office_correct",
+            task_number=task.number,
+            status=task.status,
             extra={"status": task.status},
         )
     others = [f for f in fields if f not in HOLDER_FIELDS]
     if others:
         raise Forbidden(
-            f"as the holder of task #{task.number} you may change its description and site, "
-            f"not {', '.join(others)}; ask the office"
+            "task.holder_task_you_may", task_number=task.number, others=", ".join(others)
         )
 
 
@@ -209,9 +206,10 @@ async def _require_site_of(site_id: int, counterparty_id: int | None, sent: bool
         )
         owner = repr(row["name"]) if row else f"counterparty {counterparty_id}"
     raise InvalidInput(
-        f"the task's site {site['name']!r} belongs to {site['counterparty.name']!r}, and the "
-        f"task would have {owner}: send the site_id of a site of the new counterparty, "
-        "or site_id null"
+        "task.task_s_site_belongs",
+        name=site["name"],
+        counterparty_name=site["counterparty.name"],
+        owner=owner,
     )
 
 
@@ -231,16 +229,17 @@ async def _decide(
     _require_fields(actor, task, list(changed))  # a new site may bring a counterparty
     contact_id = changed.get("requester_contact_id")
     if contact_id is not None and not await Contact.exists().where(Contact.id == contact_id):
-        raise InvalidInput(f"requester_contact_id {contact_id}: no such contact")
+        raise InvalidInput("task.requester_contact_id_no", contact_id=contact_id)
     if "group_id" in changed:
         group_id = changed["group_id"]
         if not await Group.exists().where(Group.id == group_id):
-            raise InvalidInput(f"group_id {group_id}: no such group")
+            raise InvalidInput("task.group_id_no_such", group_id=group_id)
         if task.status != Status.NEW or task.assignee_id is not None:
-            holder = f" by {task.assignee_name}" if task.assignee_name else ""
             raise Conflict(
-                f"task #{task.number} was already taken{holder} (it is {task.status!r}); only "
-                "a task nobody accepted moves to another queue: release or redirect it instead",
+                "task.conflict.already_taken",
+                task_number=task.number,
+                holder=task.assignee_name or "—",
+                status=task.status,
                 extra={"status": task.status},
             )
     changes = {f: FieldChange(task.fields[f], changed[f]) for f in COLUMNS if f in changed}
@@ -262,15 +261,17 @@ async def edit_task(
 ) -> TaskOut:
     """PATCH /api/tasks/{id}: change the named fields, all or nothing."""
     if actor.is_client_only:
-        raise Forbidden("clients cannot edit tasks; write to support instead")
+        raise Forbidden("task.clients_cannot_edit_tasks")
     wanted = _requested(patch)
     for _ in range(MAX_ATTEMPTS):
         async with db.transaction():
             task = await _load(task_id)
             if expected_version is not None and task.version != expected_version:
                 raise Conflict(
-                    f"task #{task.number} changed since you loaded it (your version "
-                    f"{expected_version}, now {task.version}); reload it and try again",
+                    "task.conflict.version",
+                    task_number=task.number,
+                    expected_version=expected_version,
+                    version=task.version,
                     extra={"current_version": task.version, "status": task.status},
                 )
             _require_editor(actor, task)
@@ -306,7 +307,7 @@ async def edit_task(
                 )
             )
             return await service.get_task(actor, task_id)
-    raise Conflict(f"task {task_id} is being changed by others right now; try again")
+    raise Conflict("task.conflict.busy", task_id=task_id)
 
 
 # --- templates (admins) --------------------------------------------------------------------
@@ -315,7 +316,7 @@ async def edit_task(
 async def get_template(code: str) -> TemplateOut:
     """One template by code; 404 when there is none (creation answers R1 instead)."""
     if not await Template.exists().where(Template.code == code):
-        raise NotFound(f"template {code!r} not found; GET /api/templates lists them")
+        raise NotFound("task.template_not_found", code=code)
     return await service.get_template(code)
 
 
@@ -331,13 +332,13 @@ async def edit_template(actor: Actor, code: str, patch: TemplatePatch) -> Templa
     if not isinstance(patch.name, msgspec.UnsetType):
         name = " ".join(patch.name.split())
         if not name:
-            raise InvalidInput("name must not be blank")
+            raise InvalidInput("task.name_must_not_blank")
         values[Template.name] = name
     if not isinstance(patch.channels, msgspec.UnsetType):
         values[Template.channels] = list(dict.fromkeys(patch.channels))
     if not isinstance(patch.default_group_id, msgspec.UnsetType):
         if not await Group.exists().where(Group.id == patch.default_group_id):
-            raise InvalidInput(f"default_group_id {patch.default_group_id}: no such group")
+            raise InvalidInput("task.default_group_id_no", default_group_id=patch.default_group_id)
         values[Template.default_group] = patch.default_group_id
     if values:
         async with db.transaction():
@@ -358,17 +359,19 @@ async def edit_template(actor: Actor, code: str, patch: TemplatePatch) -> Templa
 
 def _require_watch_right(actor: Actor, user_id: int, verb: str) -> None:
     if actor.is_client_only:
-        raise Forbidden("clients cannot follow tasks as watchers")
+        raise Forbidden("task.clients_cannot_follow_tasks")
     if user_id != actor.id and not actor.is_dispatcher:
-        raise Forbidden(f"you may {verb} only yourself as a watcher; office staff {verb} anyone")
+        raise Forbidden("task.you_may_only_yourself", doing=verb)
 
 
 async def _visible_task(actor: Actor, task_id: int, expected_version: int | None) -> TaskOut:
     task = await service.get_task(actor, task_id)  # 404 for tasks the caller cannot see
     if expected_version is not None and task.version != expected_version:
         raise Conflict(
-            f"task #{task.number} changed since you loaded it (your version "
-            f"{expected_version}, now {task.version}); reload it and try again",
+            "task.conflict.version",
+            task_number=task.number,
+            expected_version=expected_version,
+            version=task.version,
             extra={"current_version": task.version, "status": task.status},
         )
     return task

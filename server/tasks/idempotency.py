@@ -47,10 +47,7 @@ async def _stored(user_id: int, key: str, request_hash: str) -> Response[bytes] 
     if row is None:
         return None
     if row["request_hash"] != request_hash:
-        raise InvalidInput(
-            f"Idempotency-Key {key!r} was already used for a different request; "
-            "use a new key for each new action"
-        )
+        raise InvalidInput("request.idempotency_key_reused", key=key)
     return Response(
         row["response"].encode(),
         status_code=row["status_code"],
@@ -71,7 +68,7 @@ async def run_once(
         return Response(await action(), status_code=status_code)
     key = key.strip()
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise InvalidInput(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+        raise InvalidInput("request.idempotency_key_length", max=MAX_KEY_LENGTH)
     replay = await _stored(user_id, key, request_hash)
     if replay is not None:
         return replay
@@ -123,7 +120,7 @@ def expected_version(request: Request[Any, Any, Any]) -> int | None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
     if not value.isdigit():
-        raise InvalidInput(f"If-Match must be the task's version number, got {raw!r}")
+        raise InvalidInput("request.if_match_invalid", raw=raw)
     return int(value)
 
 

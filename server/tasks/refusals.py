@@ -22,7 +22,7 @@ def _out(row: dict[str, Any]) -> RefusalReasonOut:
 def _name(value: str) -> str:
     name = " ".join(value.split())
     if not name:
-        raise InvalidInput("a refusal reason needs a name: 'name' must not be blank")
+        raise InvalidInput("task.refusal_reason_needs_name")
     return name
 
 
@@ -31,7 +31,7 @@ async def _require_unique(name: str, except_id: int | None = None) -> None:
     if except_id is not None:
         query = query.where(RefusalReason.id != except_id)
     if await query.first() is not None:
-        raise Conflict(f"a refusal reason named «{name}» already exists")
+        raise Conflict("task.refusal_reason_named_already", name=name)
 
 
 async def list_reasons(active: bool | None = None) -> list[RefusalReasonOut]:
@@ -44,25 +44,8 @@ async def list_reasons(active: bool | None = None) -> list[RefusalReasonOut]:
 async def get_reason(reason_id: int) -> RefusalReasonOut:
     row = await RefusalReason.select().where(RefusalReason.id == reason_id).first()
     if row is None:
-        raise NotFound(f"refusal reason {reason_id} not found")
+        raise NotFound("task.refusal_reason_not_found", reason_id=reason_id)
     return _out(row)
-
-
-async def name_to_refuse_with(reason_id: int) -> str:
-    """The name of an active reason (refuse_task): unknown or retired ones are a 422."""
-    row = await RefusalReason.select().where(RefusalReason.id == reason_id).first()
-    if row is None:
-        raise InvalidInput(
-            f"reason_id {reason_id}: no such refusal reason (GET /api/refusal-reasons)",
-            rule="R11",
-        )
-    if not row["active"]:
-        raise InvalidInput(
-            f"the refusal reason «{row['name']}» is no longer in use; choose another "
-            "or say why in words",
-            rule="R11",
-        )
-    return str(row["name"])
 
 
 async def create_reason(data: RefusalReasonIn) -> RefusalReasonOut:

@@ -17,6 +17,7 @@ from server.clients.tables import Contact, Counterparty, Site
 from server.lib import clock, events
 from server.lib.actor import Actor, Role
 from server.lib.errors import Forbidden, InvalidInput, NotFound, RuleViolation
+from server.lib.i18n import Phrase
 from server.lib.search import contains_pattern
 from server.settings import current as current_settings
 from server.tasks import extensions
@@ -86,18 +87,11 @@ async def get_template(code: str) -> TemplateOut:
     row = await Template.select().where(Template.code == code).first().output(load_json=True)
     if row is None:
         codes = ", ".join(t.code for t in await list_templates())
-        raise RuleViolation(f"unknown template {code!r}; use one of: {codes}", rule="R1")
+        raise RuleViolation("r1.template_unknown", code=code, codes=codes, rule="R1")
     return template_out(row)
 
 
 # --- creation --------------------------------------------------------------------------
-
-
-def _r2_hint(title: str) -> str:
-    return (
-        f"the title {title!r} must name the client's counterparty, e.g. "
-        "«Ромашка: не печатает чек» (its name or an alias; quotes and ООО/ИП may be omitted)"
-    )
 
 
 async def _resolve_counterparty(
@@ -107,15 +101,18 @@ async def _resolve_counterparty(
     be lost) a title naming no known counterparty gives (None, None) instead of failing."""
     if counterparty_id is not None:
         if not await Counterparty.exists().where(Counterparty.id == counterparty_id):
-            raise InvalidInput(f"counterparty_id {counterparty_id}: no such counterparty")
+            raise InvalidInput("task.counterparty_id_no_such", counterparty_id=counterparty_id)
         if template.counterparty_in_title and not await clients.title_names_counterparty(
             title, counterparty_id
         ):
             cp = await clients.get_counterparty(counterparty_id)
             spellings = ", ".join(f"«{n}»" for n in [cp.name, *cp.aliases])
             raise RuleViolation(
-                f"template {template.code!r} needs the counterparty in the title, but "
-                f"{title!r} does not name {cp.name!r}; write one of {spellings} in the title",
+                "r2.title_lacks_counterparty",
+                template=template.code,
+                title=title,
+                cp_name=cp.name,
+                spellings=spellings,
                 rule="R2",
             )
         return counterparty_id, "given"
@@ -129,9 +126,8 @@ async def _resolve_counterparty(
     if found:
         # Never a silent pick: each suggestion is the same title with one counterparty chosen.
         raise RuleViolation(
-            f"the title names more than one counterparty ({', '.join(m.name for m in found)}); "
-            "a task is for one client: keep only its name in the title, or choose it "
-            "(counterparty_id)",
+            "r2.counterparty_ambiguous",
+            items=", ".join(m.name for m in found),
             rule="R2",
             extra={
                 "rule": "R2",
@@ -141,16 +137,10 @@ async def _resolve_counterparty(
             },
         )
     suggestions = await clients.suggest_counterparties(title)
-    if suggestions:
-        guess = " or ".join(f"«{s.title}»" for s in suggestions)
-        detail = f"no known counterparty found in the title {title!r}; did you mean {guess}?"
-    else:
-        detail = (
-            f"no known counterparty found in the title. {_r2_hint(title)[0].upper()}"
-            f"{_r2_hint(title)[1:]}"
-        )
     raise RuleViolation(
-        f"{detail} Or create the counterparty first",
+        "r2.counterparty_missing_guess" if suggestions else "r2.counterparty_missing",
+        title=title,
+        guesses=" / ".join(f"«{s.title}»" for s in suggestions),
         rule="R2",
         extra={"rule": "R2", "suggestions": msgspec.to_builtins(suggestions)},
     )
@@ -164,20 +154,19 @@ async def require_employee(user_id: int, field: str) -> dict[str, Any]:
         .output(load_json=True)
     )
     if row is None or not row["active"]:
-        raise InvalidInput(f"{field} {user_id}: no such active user")
+        raise InvalidInput("task.no_such_active_user", field=field, user_id=user_id)
     if "client" in (row["roles"] or []):
-        raise InvalidInput(f"{field} {user_id}: {row['full_name']} is a client, not an employee")
+        raise InvalidInput(
+            "task.client_not_employee", field=field, user_id=user_id, full_name=row["full_name"]
+        )
     return row
 
 
-def why_cannot_work(template: TemplateOut, group_name: str | None) -> str:
+def why_cannot_work(template: TemplateOut, group_name: str | None) -> Phrase:
     """R7 in words: who may hold a task of `template` (server/tasks/workflow.py may_work)."""
     if template.has_departure:
-        return f"a {template.code} task goes on site, so it goes only to an engineer"
-    return (
-        f"a {template.code} task in the queue of «{group_name}» goes to a member of that "
-        "group or to an engineer"
-    )
+        return Phrase("r7.reason.on_site", template=template.code)
+    return Phrase("r7.reason.group", template=template.code, group=group_name)
 
 
 async def require_may_work(
@@ -191,10 +180,10 @@ async def require_may_work(
         return user
     group = await Group.select(Group.name).where(Group.id == group_id).first() if group_id else None
     raise RuleViolation(
-        f"{user['full_name']} cannot be given this task: "
-        f"{why_cannot_work(template, group['name'] if group else None)}, and "
-        f"{user['full_name']} is {', '.join(roles) or 'without a role'}"
-        f"{'' if 'engineer' in roles else ' (not an engineer)'}",
+        "r7.cannot_be_given",
+        full_name=user["full_name"],
+        reason=why_cannot_work(template, group["name"] if group else None),
+        roles=roles,
         rule="R7",
     )
 
@@ -204,8 +193,10 @@ def require_channel(template: TemplateOut, channel: str) -> None:
     channel = str(channel)  # a Channel member is named by its value, not its repr
     if channel not in template.channels:
         raise RuleViolation(
-            f"template {template.code!r} ({template.name}) does not take tasks through "
-            f"{channel!r}; it takes: {', '.join(template.channels) or 'none'}",
+            "r3.channel_not_allowed",
+            template=template.code,
+            channel=channel,
+            channels=list(template.channels),
             rule="R3",
         )
 
@@ -226,13 +217,15 @@ async def _site_counterparty(site_id: int | None, counterparty_id: int | None) -
         return counterparty_id
     site = await Site.select(Site.counterparty).where(Site.id == site_id).first()
     if site is None:
-        raise InvalidInput(f"site_id {site_id}: no such site")
+        raise InvalidInput("task.site_id_no_such", site_id=site_id)
     if counterparty_id is None:
         return int(site["counterparty"])
     if site["counterparty"] != counterparty_id:
         raise InvalidInput(
-            f"site {site_id} belongs to another counterparty "
-            f"(id {site['counterparty']}), not to {counterparty_id}"
+            "task.site_belongs_another_counterparty",
+            site_id=site_id,
+            counterparty=site["counterparty"],
+            counterparty_id=counterparty_id,
         )
     return counterparty_id
 
@@ -248,7 +241,7 @@ async def _place(
     """R4 (queue or named assignee) and R9 (a phone request entered as completed)."""
     if data.group_id is not None:
         if not await Group.exists().where(Group.id == data.group_id):
-            raise InvalidInput(f"group_id {data.group_id}: no such group")
+            raise InvalidInput("task.group_id_no_such", group_id=data.group_id)
         group_id: int | None = data.group_id
     else:
         group_id = template.default_group_id
@@ -274,12 +267,12 @@ async def _place(
         return _Placement(group_id, assignee_id, Status.ACCEPTED, accepted_at=now)
     if not template.allows_completed_on_creation:
         raise RuleViolation(
-            f"only requests solved on the phone may be entered as completed; template "
-            f"{template.code!r} does not allow it (use remote_support)",
+            "r9.template_not_phone",
+            template=template.code,
             rule="R9",
         )
     if counterparty_id is None:
-        raise RuleViolation("a request entered as completed needs its counterparty", rule="R9")
+        raise RuleViolation("r9.request_entered_completed_needs", rule="R9")
     assignee_id = assignee_id or (actor.id if actor else None)
     return _Placement(group_id, assignee_id, Status.COMPLETED, accepted_at=now, completed_at=now)
 
@@ -292,26 +285,22 @@ def _check_creation_request(actor: Actor | None, data: TaskIn) -> str:
     """R1 and the request's own shape; returns the normalised title."""
     if actor is not None and actor.is_client_only:
         if actor.counterparty_id is None:
-            raise Forbidden("your account is linked to no company; ask support to link it")
+            raise Forbidden("task.your_account_linked_no")
         for field in _CLIENT_FORBIDDEN_FIELDS:
             if getattr(data, field) is not None:
-                raise Forbidden(f"a client request cannot set {field}: the office places it")
+                raise Forbidden("task.client_request_cannot_set", field=field)
         if data.completed_works or data.channel != Channel.UI:
-            raise Forbidden("a client request cannot carry completed works or a channel")
+            raise Forbidden("task.client_request_cannot_carry")
     if not data.template:
         raise RuleViolation(
-            "every task needs a template: send 'template' (accounting, delivery, "
-            "field_visit, repair or remote_support; see GET /api/templates)",
+            "r1.template_missing",
             rule="R1",
         )
     title = " ".join(data.title.split())
     if not title:
-        raise InvalidInput("title must not be blank: say what needs doing")
+        raise InvalidInput("task.title_must_not_blank")
     if data.status not in (None, Status.COMPLETED):
-        raise InvalidInput(
-            f"status {data.status!r} cannot be set at creation; a task starts in its queue, "
-            "or as 'completed' for a request already solved by phone (R9)"
-        )
+        raise InvalidInput("task.create.status_not_allowed", status=data.status)
     return title
 
 
@@ -335,7 +324,7 @@ async def _client_request(
     mine = await visible_counterparties(actor)
     chosen = await _site_counterparty(data.site_id, data.counterparty_id)
     if chosen is not None and chosen not in mine:
-        raise Forbidden("a client creates requests for its own company only")
+        raise Forbidden("task.client_creates_requests_own")
     if chosen is None:
         named = [m.counterparty_id for m in await clients.counterparties_in_title(title)]
         chosen = next((c for c in named if c in mine), actor.counterparty_id)
@@ -382,9 +371,11 @@ async def create_task(
         if data.requester_contact_id is not None and not await Contact.exists().where(
             Contact.id == data.requester_contact_id
         ):
-            raise InvalidInput(f"requester_contact_id {data.requester_contact_id}: no such contact")
+            raise InvalidInput(
+                "task.requester_contact_id_no_2", requester_contact_id=data.requester_contact_id
+            )
         if parent_task_id is not None and not await Task.exists().where(Task.id == parent_task_id):
-            raise InvalidInput(f"parent task {parent_task_id}: no such task")
+            raise InvalidInput("task.parent_task_no_such", parent_task_id=parent_task_id)
         task = Task(
             template=template.id,
             title=title,
@@ -673,7 +664,7 @@ async def get_task_unchecked(task_id: int) -> TaskOut:
 async def _one_task(query: TaskQuery, task_id: int, actor: Actor | None = None) -> TaskOut:
     rows = await query.fetch()
     if not rows:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("task.not_found", task_id=task_id)
     task = _task_out(_typed(rows[0]), actor)
     task.watchers = await task_watchers(task_id)
     task.follow_ups = await follow_up_ids(task_id)
@@ -728,7 +719,7 @@ async def open_tasks_of(actor: Actor, user_id: int) -> list[TaskOut]:
     """Every task `user_id` holds that is not closed, oldest first: what the office hands
     over when the user leaves (PATCH /api/users/{id} with active: false)."""
     if not await User.exists().where(User.id == user_id):
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("task.user_not_found", user_id=user_id)
     query = _restrict_to_visible(TaskQuery(), actor).where("t.assignee = {}", user_id)
     query.where_in("t.status", [s.value for s in STATUSES if s not in CLOSED])
     return [_task_out(_typed(r), actor) for r in await query.fetch("ORDER BY t.id")]
@@ -738,13 +729,15 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
     """The filters of GET /api/tasks. list_tasks adds the order and one row more than
     the page, to tell whether there is a next page; the benchmark runs the same SQL."""
     if not 1 <= f.limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        raise InvalidInput("task.limit_must_between", max_page=MAX_PAGE)
     query = _restrict_to_visible(TaskQuery(), actor)
     if f.statuses:
         unknown = [s for s in f.statuses if s not in STATUSES]
         if unknown:
             raise InvalidInput(
-                f"unknown status {', '.join(unknown)}; statuses are: {', '.join(STATUSES)}"
+                "task.unknown_status_statuses",
+                unknown=", ".join(unknown),
+                statuses=", ".join(STATUSES),
             )
         query.where_in("t.status", f.statuses)
     if f.template:
@@ -775,7 +768,7 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
         else:
             query.where("t.title_search LIKE {}", contains_pattern(q.lower()))
     if f.sort not in LIST_ORDER:
-        raise InvalidInput(f"sort must be one of {', '.join(LIST_ORDER)}, got {f.sort!r}")
+        raise InvalidInput("task.sort_must_one_got", list_order=", ".join(LIST_ORDER), sort=f.sort)
     if f.created_from is not None:
         query.where("t.created_at >= {}", f.created_from.astimezone(dt.UTC))
     if f.created_to is not None:

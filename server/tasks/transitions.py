@@ -22,11 +22,11 @@ from server.accounts.tables import User
 from server.lib import clock, events
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from server.tasks import extensions, refusals, service
+from server.tasks import extensions, service
 from server.tasks.events import CommentAdded, TaskTransitioned
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
 from server.tasks.statuses import Channel, Status
-from server.tasks.tables import Comment, Task, TaskEvent, Template
+from server.tasks.tables import Comment, RefusalReason, Task, TaskEvent, Template
 from server.tasks.workflow import allowed_actions, may_work, transitions_for
 
 MAX_ATTEMPTS = 20
@@ -87,7 +87,7 @@ async def _load(task_id: int) -> TaskState:
         .first()
     )
     if row is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("task.not_found", task_id=task_id)
     template = (
         await Template.select()
         .where(Template.id == row["template.id"])
@@ -114,11 +114,14 @@ async def _load(task_id: int) -> TaskState:
 
 def _not_allowed(task: TaskState, action: str) -> Conflict:
     allowed = allowed_actions(task.template, task.status)
-    holder = f", held by {task.assignee_name}" if task.assignee_name else ""
     return Conflict(
-        f"cannot {action} task #{task.number}: it is {task.status!r}{holder}; "
-        f"from {task.status!r} a {task.template.code} task allows: "
-        f"{', '.join(allowed) or 'nothing'}"
+        "task.conflict.transition_held" if task.assignee_name else "task.conflict.transition",
+        action=action,
+        task_number=task.number,
+        status=task.status,
+        holder=task.assignee_name,
+        template=task.template.code,
+        actions=allowed,
     )
 
 
@@ -138,16 +141,20 @@ async def transition(
         task = await _load(task_id)
         if expected_version is not None and task.version != expected_version:
             raise Conflict(
-                f"task #{task.number} changed since you loaded it (your version "
-                f"{expected_version}, now {task.version}); reload it and try again",
+                "task.conflict.version",
+                task_number=task.number,
+                expected_version=expected_version,
+                version=task.version,
                 extra={"current_version": task.version, "status": task.status},
             )
         moves = transitions_for(task.template).get(action, {})
         if task.status not in moves:
             if action in ("accept", "assign") and task.assignee_name:
                 raise Conflict(
-                    f"task #{task.number} was already accepted by {task.assignee_name} "
-                    f"(it is {task.status!r} now)",
+                    "task.conflict.already_accepted",
+                    task_number=task.number,
+                    assignee_name=task.assignee_name,
+                    status=task.status,
                     extra={"assignee": {"id": task.assignee_id, "full_name": task.assignee_name}},
                 )
             raise _not_allowed(task, action)
@@ -199,7 +206,7 @@ async def transition(
             if actor is None:
                 return await service.get_task_unchecked(task_id)
             return await service.get_task(actor, task_id)
-    raise Conflict(f"task {task_id} is being changed by others right now; try again")
+    raise Conflict("task.conflict.busy", task_id=task_id)
 
 
 # --- who may act -----------------------------------------------------------------------
@@ -210,9 +217,12 @@ def _require_holder(actor: Actor, task: TaskState, action: str) -> None:
     if task.assignee_id == actor.id:
         return
     if task.assignee_id is None:
-        raise Conflict(f"task #{task.number} is not accepted by anyone; accept it before {action}")
+        raise Conflict("task.not_accepted", task_number=task.number, action=action)
     raise Conflict(
-        f"task #{task.number} is held by {task.assignee_name}; only they can {action} it",
+        "r7.held_by_other",
+        task_number=task.number,
+        assignee_name=task.assignee_name,
+        action=action,
         extra={"assignee": {"id": task.assignee_id, "full_name": task.assignee_name}},
         rule="R7",
     )
@@ -225,7 +235,7 @@ def _require_holder_or_dispatcher(actor: Actor, task: TaskState, action: str) ->
         if task.group_id is None or task.group_id in actor.group_ids:
             return
         raise Forbidden(
-            f"task #{task.number} is in the queue of {task.group_name!r}, which you are not in"
+            "task.task_queue_which_you", task_number=task.number, group_name=task.group_name
         )
     _require_holder(actor, task, action)
 
@@ -239,8 +249,10 @@ def _require_may_work_myself(actor: Actor, task: TaskState) -> None:
     if may_work(task.template, task.group_id, actor.roles, actor.group_ids):
         return
     raise Forbidden(
-        f"you ({actor.full_name}) cannot take task #{task.number}: "
-        f"{service.why_cannot_work(task.template, task.group_name)}",
+        "r7.cannot_take",
+        actor_full_name=actor.full_name,
+        task_number=task.number,
+        reason=service.why_cannot_work(task.template, task.group_name),
         rule="R7",
     )
 
@@ -260,8 +272,7 @@ async def accept_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
             and task.group_id not in actor.group_ids
         ):
             raise Forbidden(
-                f"task #{task.number} is in the queue of {task.group_name!r}, "
-                "which you are not in; ask a dispatcher to redirect it to you"
+                "task.task_queue_which_you_2", task_number=task.number, group_name=task.group_name
             )
         _require_may_work_myself(actor, task)
         return Change(
@@ -280,7 +291,7 @@ async def assign_task(actor: Actor, task_id: int, user_id: int, **kw: Any) -> Ta
 
     async def decide(task: TaskState, _: str) -> Change:
         if not actor.is_dispatcher:
-            raise Forbidden("only office staff or admins assign tasks; engineers accept them")
+            raise Forbidden("task.only_office_staff_admins")
         await service.require_may_work(user_id, task.template, task.group_id)
         return Change(
             values={Task.assignee: user_id, Task.accepted_at: clock.now()},
@@ -310,10 +321,10 @@ async def arrive_task(
     **kw: Any,
 ) -> TaskOut:
     if (lat is None) != (lon is None):
-        raise InvalidInput("give both lat and lon of the check-in, or neither")
+        raise InvalidInput("task.give_both_lat_lon")
 
     async def decide(task: TaskState, _: str) -> Change:
-        _require_holder(actor, task, "check in on")
+        _require_holder(actor, task, "arrive")
         distance: float | None = None
         if lat is not None and lon is not None and task.site_lat is not None:
             distance = round(geodesic((lat, lon), (task.site_lat, task.site_lon)).meters, 1)
@@ -350,12 +361,12 @@ async def start_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
 async def done_task(actor: Actor, task_id: int, completed_works: str | None, **kw: Any) -> TaskOut:
     async def decide(task: TaskState, target: str) -> Change:
         if task.template.has_departure or not actor.is_dispatcher:
-            _require_holder(actor, task, "mark done")
+            _require_holder(actor, task, "done")
         works = completed_works.strip() if completed_works else task.completed_works
         if task.template.requires_completed_works and _blank(works):
             raise RuleViolation(
-                f"a {task.template.code} task needs its completed works before it is done: "
-                "send 'completed_works' listing what was done on site",
+                "r8.completed_works_missing",
+                template=task.template.code,
                 rule="R8",
             )
         await extensions.check_done(task.id)  # e.g. required checklist items (R8)
@@ -384,11 +395,9 @@ async def _performed(actor_id: int, task_id: int) -> bool:
 async def approve_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
     async def decide(task: TaskState, _: str) -> Change:
         if not actor.has_role("checker", "admin"):
-            raise Forbidden("only a checker approves finished visits")
+            raise Forbidden("task.only_checker_approves_finished")
         if task.assignee_id == actor.id or await _performed(actor.id, task_id):
-            raise Forbidden(
-                f"you worked on task #{task.number}; another checker must approve it", rule="R8"
-            )
+            raise Forbidden("r8.own_work", task_number=task.number, rule="R8")
         return Change(
             values={Task.completed_at: clock.now()}, event={}, kind="approved", public=True
         )
@@ -398,11 +407,11 @@ async def approve_task(actor: Actor, task_id: int, **kw: Any) -> TaskOut:
 
 async def return_task(actor: Actor, task_id: int, reason: str, **kw: Any) -> TaskOut:
     if _blank(reason):
-        raise InvalidInput("say why the visit is returned: 'reason' must not be blank")
+        raise InvalidInput("task.say_why_visit_returned")
 
     async def decide(task: TaskState, _: str) -> Change:
         if not actor.has_role("checker", "admin"):
-            raise Forbidden("only a checker returns finished visits")
+            raise Forbidden("task.only_checker_returns_finished")
         return Change(
             values={Task.done_at: None}, event={"reason": reason.strip()}, kind="returned"
         )
@@ -426,9 +435,9 @@ async def postpone_task(
     actor: Actor, task_id: int, until: dt.datetime, reason: str | None, **kw: Any
 ) -> TaskOut:
     if until.tzinfo is None:
-        raise InvalidInput("'until' needs a timezone, e.g. 2026-12-01T09:00:00+03:00")
+        raise InvalidInput("task.until_needs_timezone_e")
     if until <= clock.now():
-        raise InvalidInput(f"'until' must be in the future; got {until.isoformat()}")
+        raise InvalidInput("task.until_must_future_got", value=until.isoformat())
 
     async def decide(task: TaskState, _: str) -> Change:
         _require_holder_or_dispatcher(actor, task, "postpone")
@@ -562,7 +571,9 @@ async def redirect_task(
     async def decide(task: TaskState, _: str) -> Change:
         _require_holder_or_dispatcher(actor, task, "redirect")
         if task.assignee_id == user_id:
-            raise Conflict(f"task #{task.number} is already with {user['full_name']}")
+            raise Conflict(
+                "task.conflict.already_with", task_number=task.number, full_name=user["full_name"]
+            )
         await service.require_may_work(user_id, task.template, task.group_id)
         return Change(
             values={
@@ -582,6 +593,27 @@ async def redirect_task(
     return await transition(actor, task_id, "redirect", decide, **kw)
 
 
+async def _refusal_reason(reason_id: int) -> str:
+    row = (
+        await RefusalReason.select(RefusalReason.name, RefusalReason.active)
+        .where(RefusalReason.id == reason_id)
+        .first()
+    )
+    if row is None:
+        raise InvalidInput(
+            "r11.reason_id_no_such",
+            reason_id=reason_id,
+            rule="R11",
+        )
+    if not row["active"]:
+        raise InvalidInput(
+            "r11.refusal_reason_no_longer",
+            name=row["name"],
+            rule="R11",
+        )
+    return str(row["name"])
+
+
 async def refuse_task(
     actor: Actor,
     task_id: int,
@@ -594,11 +626,10 @@ async def refuse_task(
     words = (reason or "").strip()
     if reason_id is None and not words:
         raise InvalidInput(
-            "refusing needs a reason: send 'reason_id' (GET /api/refusal-reasons) "
-            "or 'reason' in words",
+            "r11.reason_missing",
             rule="R11",
         )
-    name = await refusals.name_to_refuse_with(reason_id) if reason_id is not None else None
+    name = await _refusal_reason(reason_id) if reason_id is not None else None
 
     async def decide(task: TaskState, _: str) -> Change:
         _require_holder_or_dispatcher(actor, task, "refuse")
@@ -618,7 +649,7 @@ async def add_comment(
     await service.get_task(actor, task_id)  # 404 when not visible
     body = body.strip()
     if not body:
-        raise InvalidInput("a comment needs text: 'body' must not be blank")
+        raise InvalidInput("task.comment_needs_text_body")
     if actor.is_client_only:
         public = True  # what a client writes is part of the client conversation
     logins = sorted(set(_MENTION.findall(body)))
@@ -672,9 +703,9 @@ async def add_contact_comment(
     telling the employee who last wrote to the client (else the assignee)."""
     body = body.strip()
     if not body:
-        raise InvalidInput("a comment needs text: the reply is empty")
+        raise InvalidInput("task.comment_needs_text_reply")
     if not await Task.exists().where(Task.id == task_id):
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("task.not_found", task_id=task_id)
     now = clock.now()
     async with db.transaction():
         comment = Comment(
