@@ -75,10 +75,16 @@ async def test_accept_conflict_names_the_winner_and_other_groups_cannot_accept(b
     assert resp.status_code == 409
     assert "already accepted by" in resp.json()["detail"] and "Иванов" in resp.json()["detail"]
     assert resp.json()["extra"]["assignee"]["id"] == crew["ivanov"]["id"]
+    # another group's queue: an engineer does not even see it (issue 14), a checker who
+    # sees everything is told whose queue it is
     stranger = await backend.user("engineer", groups=("Бухгалтерия",))
-    other = await _visit(backend, crew["office"])
+    other = (
+        await backend.create_task(crew["office"], template="repair", title="Блок питания")
+    ).json()
     resp = await _post(backend, stranger, f"/api/tasks/{other['id']}/accept")
-    assert resp.status_code == 403 and "Выездные инженеры" in resp.json()["detail"]
+    assert resp.status_code == 404
+    resp = await _post(backend, crew["checker"], f"/api/tasks/{other['id']}/accept")
+    assert resp.status_code == 403 and "Ремонт" in resp.json()["detail"]
 
 
 async def test_office_assigns_directly_engineers_cannot(backend, crew):
