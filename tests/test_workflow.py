@@ -666,3 +666,17 @@ async def test_r11_redirect_with_call_back_tells_the_new_assignee(backend, crew)
     await _post(backend, sidorov, f"/api/tasks/{tid}/release")
     resp = await _post(backend, iv, f"/api/tasks/{tid}/accept")
     assert resp.json()["call_back"] is False
+
+
+async def test_ids_no_row_can_have_are_refused_not_crashed_on(backend, crew):
+    """A reason_id or user_id beyond the database's integer range is a 422, not a 500."""
+    office = crew["office"]
+    tid = (await _visit(backend, office))["id"]
+    for action, body in (
+        ("refuse", {"reason_id": 2**40}),
+        ("assign", {"user_id": 2**40}),
+        ("redirect", {"user_id": 2**40}),
+    ):
+        resp = await _post(backend, office, f"/api/tasks/{tid}/{action}", body)
+        assert resp.status_code == 422, (action, resp.text)
+    assert (await _task(backend, office, tid))["status"] == "new"
