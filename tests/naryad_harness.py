@@ -165,7 +165,11 @@ class Backend:
         self.kind = kind
         self.url = url
         self.server = server
-        self.http = httpx.AsyncClient(base_url=server.base_url, timeout=30)
+        # English error details, so assertions read the words a developer wrote; the Russian
+        # default is tested in tests/test_error_messages.py.
+        self.http = httpx.AsyncClient(
+            base_url=server.base_url, timeout=30, headers={"Accept-Language": "en"}
+        )
         self._seq = 0
 
     def _next(self) -> int:

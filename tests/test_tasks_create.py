@@ -128,7 +128,7 @@ async def test_r3_ui_channel_refused_where_template_does_not_allow_it(backend):
         office, template="field_visit", title="Ромашка: касса", channel="phone"
     )
     assert resp.status_code == 422
-    assert resp.json()["detail"].startswith("R3:") and "ui, telegram" in resp.json()["detail"]
+    assert resp.json()["detail"].startswith("R3:") and "the app, Telegram" in resp.json()["detail"]
     resp = await backend.create_task(
         office, template="field_visit", title="Ромашка: касса", channel="fax"
     )

@@ -63,7 +63,7 @@ async def test_r7_only_the_holder_departs_arrives_and_finishes(backend, crew):
     # nobody accepted: depart says to accept first
     fresh = await _visit(backend, crew["office"])
     resp = await _post(backend, crew["ivanov"], f"/api/tasks/{fresh['id']}/depart")
-    assert resp.status_code == 409 and "'new'" in resp.json()["detail"]
+    assert resp.status_code == 409 and "“New”" in resp.json()["detail"]
 
 
 async def test_accept_conflict_names_the_winner_and_other_groups_cannot_accept(backend, crew):
@@ -214,7 +214,7 @@ async def test_templates_without_check_complete_on_done(backend, crew):
     assert resp.status_code == 200 and resp.json()["status"] == "completed"
     resp = await _post(backend, remote, f"/api/tasks/{task['id']}/depart")
     assert resp.status_code == 409
-    assert "'completed'" in resp.json()["detail"] and "allows: nothing" in resp.json()["detail"]
+    assert "“Completed”" in resp.json()["detail"] and "allows: nothing" in resp.json()["detail"]
 
 
 async def test_invalid_transitions_name_status_and_allowed_actions(backend, crew):
@@ -222,14 +222,14 @@ async def test_invalid_transitions_name_status_and_allowed_actions(backend, crew
     resp = await _post(backend, crew["checker"], f"/api/tasks/{task['id']}/approve")
     assert resp.status_code == 409
     detail = resp.json()["detail"]
-    assert "'new'" in detail and "accept" in detail and "assign" in detail
+    assert "“New”" in detail and "Accept" in detail and "Assign" in detail
     remote = (
         await backend.create_task(
             crew["office"], template="remote_support", title="Ромашка: оплата"
         )
     ).json()
     resp = await _post(backend, crew["office"], f"/api/tasks/{remote['id']}/depart")
-    assert resp.status_code == 409 and "remote_support" in resp.json()["detail"]
+    assert resp.status_code == 409 and "Remote support" in resp.json()["detail"]
     assert (await _post(backend, crew["office"], "/api/tasks/999999/accept")).status_code == 404
 
 
@@ -445,7 +445,7 @@ async def test_r7_arrive_only_after_departing_and_no_departing_after_arriving(ba
     assert "depart" in actions and "arrive" not in actions
     resp = await _post(backend, iv, f"/api/tasks/{tid}/arrive", {})
     assert resp.status_code == 409, resp.text
-    assert "'accepted'" in resp.json()["detail"] and "depart" in resp.json()["detail"]
+    assert "“Accepted”" in resp.json()["detail"] and "Depart" in resp.json()["detail"]
     resp = await _post(backend, iv, f"/api/tasks/{tid}/depart")
     assert resp.status_code == 200 and resp.json()["status"] == "en_route"
     assert "arrive" in resp.json()["actions"] and "depart" not in resp.json()["actions"]
@@ -453,7 +453,7 @@ async def test_r7_arrive_only_after_departing_and_no_departing_after_arriving(ba
     assert resp.status_code == 200 and resp.json()["status"] == "in_progress"
     assert "depart" not in resp.json()["actions"] and "done" in resp.json()["actions"]
     resp = await _post(backend, iv, f"/api/tasks/{tid}/depart")
-    assert resp.status_code == 409 and "'in_progress'" in resp.json()["detail"]
+    assert resp.status_code == 409 and "“In progress”" in resp.json()["detail"]
     # a returned visit is finished on site too: no second departure after arriving
     await _post(backend, iv, f"/api/tasks/{tid}/done", {"completed_works": "Заменил ФН"})
     await _post(backend, crew["checker"], f"/api/tasks/{tid}/return", {"reason": "Нет фото"})
@@ -535,7 +535,7 @@ async def test_r11_resume_brings_a_postponed_task_back_early(backend, crew):
         await _post(backend, iv, f"/api/tasks/{tid}/{action}", body)
     until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
     resp = await _post(backend, iv, f"/api/tasks/{tid}/resume")
-    assert resp.status_code == 409 and "'in_progress'" in resp.json()["detail"]
+    assert resp.status_code == 409 and "“In progress”" in resp.json()["detail"]
     await _post(backend, iv, f"/api/tasks/{tid}/postpone", {"until": until, "reason": "Запчасть"})
     assert "resume" in (await _task(backend, iv, tid))["actions"]
     assert "resume" not in (await _task(backend, pt, tid))["actions"]

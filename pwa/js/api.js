@@ -2,6 +2,7 @@
 // (same origin), so no token is kept in page storage.
 
 import { cacheable, recall, remember } from './cache.js';
+import { language } from './i18n.js';
 
 export class ApiError extends Error {
   constructor(status, detail, extra) {
@@ -39,7 +40,8 @@ export function newKey() {
  * `idempotencyKey` and `ifMatch` map to the headers the server honours on every change.
  */
 export async function request(path, { method = 'GET', body, idempotencyKey, ifMatch, signal } = {}) {
-  const headers = { Accept: 'application/json' };
+  // Errors come back in the language the person reads the app in (server/lib/i18n.py).
+  const headers = { Accept: 'application/json', 'Accept-Language': language() };
   const init = { method, headers, credentials: 'same-origin', signal };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';

@@ -156,7 +156,7 @@ async def test_a_rule_refusal_is_rejected_with_its_reason_and_leaves_no_contact(
         assert resp.status_code == 200
         body = resp.json()
         assert body["outcome"] == "rejected"
-        assert "R3" in body["reason"] and "does not take tasks through 'email'" in body["reason"]
+        assert "R3" in body["reason"] and "does not take tasks through “e-mail”" in body["reason"]
         row = await InboundMail.select(InboundMail.outcome, InboundMail.reason).first()
         assert row == {"outcome": "rejected", "reason": body["reason"]}
         assert await Task.count() == 0

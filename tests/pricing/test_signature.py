@@ -69,14 +69,14 @@ async def test_only_the_assignee_signs_and_only_before_done(desk):
         "office", "POST", "/api/tasks", {"template": "field_visit", "title": "Ромашка: касса"}, 201
     )
     resp = await desk.call("ivanov", "POST", f"/api/tasks/{queued['id']}/signature", body)
-    assert resp.status_code == 409 and "'new'" in resp.json()["detail"]
+    assert resp.status_code == 409 and "“New”" in resp.json()["detail"]
 
     await desk.ok("ivanov", "POST", f"/api/tasks/{tid}/done", {"completed_works": "Готово"})
     resp = await desk.call("ivanov", "POST", f"/api/tasks/{tid}/signature", body)
-    assert resp.status_code == 409 and "'done'" in resp.json()["detail"]
+    assert resp.status_code == 409 and "“Done (awaiting check)”" in resp.json()["detail"]
     await desk.ok("checker", "POST", f"/api/tasks/{tid}/approve")
     resp = await desk.call("ivanov", "POST", f"/api/tasks/{tid}/signature", body)
-    assert resp.status_code == 409 and "'completed'" in resp.json()["detail"]
+    assert resp.status_code == 409 and "“Completed”" in resp.json()["detail"]
     assert not await TaskSignature.exists().where(TaskSignature.task == tid)
 
 

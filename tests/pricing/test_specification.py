@@ -294,7 +294,7 @@ async def test_locked_after_a_visit_is_completed_and_admins_unlock_with_history(
     ):
         resp = await desk.call(who, method, url, body)
         assert resp.status_code == 409, (method, resp.text)
-        assert "locked" in resp.json()["detail"] and "completed" in resp.json()["detail"]
+        assert "locked" in resp.json()["detail"] and "“Completed”" in resp.json()["detail"]
     assert await _line_count(tid) == 2
 
     for who in ("office", "ivanov", "checker"):
@@ -351,7 +351,7 @@ async def test_cancelled_tasks_are_locked_too(desk):
         f"/api/tasks/{task['id']}/specification/lines",
         {"name": "Ещё", "quantity": "1", "price": "1"},
     )
-    assert resp.status_code == 409 and "'cancelled'" in resp.json()["detail"]
+    assert resp.status_code == 409 and "“Cancelled”" in resp.json()["detail"]
 
 
 async def test_idempotency_key_adds_a_line_once(desk):

@@ -59,7 +59,8 @@ async def test_office_picks_one_of_two_counterparties_with_one_tap(backend, apps
 
     title = "Ромашка и Хлебница: сверить кассы"
     await _new_task(page, title)
-    await expect(page.locator("#new-title-error")).to_contain_text("more than one counterparty")
+    # the server's words, in the language of the app (Accept-Language from pwa/js/api.js)
+    await expect(page.locator("#new-title-error")).to_contain_text("названо несколько контрагентов")
     await expect(page.locator("#r2-fixes")).to_contain_text("несколько контрагентов")
     fixes = page.locator("#r2-fixes button.r2-fix")
     await expect(fixes).to_have_count(2)
