@@ -29,7 +29,7 @@ class ResourceRefused(ValueError):
     """A render asked for something outside printing/ or not a data: URI."""
 
 
-class BundledOnlyFetcher(URLFetcher):
+class BundledOnlyFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint is untyped
     """Serves files under ``printing/`` and ``data:`` URIs; refuses every other URL.
 
     ``served`` and ``refused`` record the URLs asked for, so tests (and logs) can show that

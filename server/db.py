@@ -31,7 +31,7 @@ SQLITE_BUSY_TIMEOUT_S = 30
 POSTGRES_SESSION = {"join_collapse_limit": "1", "plan_cache_mode": "force_custom_plan"}
 
 
-def engine_from_url(url: str) -> Engine:
+def engine_from_url(url: str) -> Engine[Any]:
     """`sqlite:///relative.db`, `sqlite:////abs.db` or `postgresql://user@host:port/db`."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
@@ -59,10 +59,10 @@ def all_tables() -> list[type]:
     return tables
 
 
-_engines: dict[str, Engine] = {}
+_engines: dict[str, Engine[Any]] = {}
 
 
-def configure_database(url: str) -> Engine:
+def configure_database(url: str) -> Engine[Any]:
     """Point Piccolo (its conf module and every table) at the engine for `url`.
 
     One engine per URL per process, so re-configuring (tests switching between
@@ -76,7 +76,7 @@ def configure_database(url: str) -> Engine:
     return engine
 
 
-def use_engine(engine: Engine) -> None:
+def use_engine(engine: Engine[Any]) -> None:
     import server.piccolo_conf as conf
 
     conf.DB = engine
@@ -84,13 +84,13 @@ def use_engine(engine: Engine) -> None:
         table._meta.db = engine  # type: ignore[attr-defined]
 
 
-def current_engine() -> Engine:
+def current_engine() -> Engine[Any]:
     import server.piccolo_conf as conf
 
     return conf.DB
 
 
-def is_sqlite(engine: Engine | None = None) -> bool:
+def is_sqlite(engine: Engine[Any] | None = None) -> bool:
     return (engine or current_engine()).engine_type == "sqlite"
 
 
@@ -177,7 +177,7 @@ async def transaction() -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def connection_pool(engine: Engine, max_size: int = 10) -> AsyncIterator[None]:
+async def connection_pool(engine: Engine[Any], max_size: int = 10) -> AsyncIterator[None]:
     if isinstance(engine, PostgresEngine) and engine.pool is None:
         await engine.start_connection_pool(min_size=1, max_size=max_size)
         try:

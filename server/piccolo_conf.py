@@ -4,13 +4,15 @@ DB is built from NARYAD_DATABASE_URL so the `piccolo` CLI works; the app and the
 re-point it with server.db.configure_database.
 """
 
+from typing import Any
+
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.base import Engine
 
 from server.db import engine_from_url
 from server.settings import Settings
 
-DB: Engine = engine_from_url(Settings.from_env().database_url)
+DB: Engine[Any] = engine_from_url(Settings.from_env().database_url)
 
 APP_REGISTRY = AppRegistry(
     apps=[

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -215,7 +215,7 @@ async def _locked_user(user_id: int) -> dict[str, Any]:
     row = await query.first().output(load_json=True)
     if row is None:
         raise NotFound("account.user_not_found", user_id=user_id)
-    return row
+    return cast("dict[str, Any]", row)
 
 
 async def _require_another_admin(user: dict[str, Any]) -> None:

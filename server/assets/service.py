@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -111,7 +111,7 @@ async def _kind(code: str, field: str = "kind") -> dict[str, Any]:
         raise InvalidInput(
             "equipment.unknown_equipment_kind_known", field=field, code=code, known=known
         )
-    return row
+    return cast("dict[str, Any]", row)
 
 
 def check_attributes(

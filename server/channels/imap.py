@@ -147,7 +147,7 @@ def mailbox_arg(name: str) -> str:
         else:
             pending += ch
     flush()
-    return aioimaplib.quoted("".join(out))
+    return str(aioimaplib.quoted("".join(out)))
 
 
 # --- one connection -------------------------------------------------------------------------

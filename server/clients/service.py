@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import msgspec
-from piccolo.columns.combination import Combinable
+from piccolo.custom_types import Combinable
 
 from server import db
 from server.clients import names

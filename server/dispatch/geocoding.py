@@ -20,7 +20,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import msgspec
@@ -349,7 +349,7 @@ async def _site_row(site_id: int) -> dict[str, Any]:
     row = await Site.select().where(Site.id == site_id).first().output(load_json=True)
     if row is None:
         raise NotFound("dispatch.site_not_found", site_id=site_id)
-    return row
+    return cast("dict[str, Any]", row)
 
 
 async def choose_candidate(site_id: int, index: int) -> None:

@@ -132,7 +132,7 @@ def _out(row: dict[str, Any]) -> FeedItemOut:
 
 
 async def unread_count(user_id: int) -> int:
-    return await FeedItem.count().where(FeedItem.user == user_id, FeedItem.read_at.is_null())
+    return int(await FeedItem.count().where(FeedItem.user == user_id, FeedItem.read_at.is_null()))
 
 
 async def feed(user_id: int, limit: int = 50, unread_only: bool = False) -> FeedOut:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import BodyKwarg, ParameterKwarg
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -190,7 +191,7 @@ def boundary_middleware(app: ASGIApp) -> ASGIApp:
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         handler = scope.get("route_handler")
-        if scope["type"] == "http" and isinstance(handler, HTTPRouteHandler):
+        if scope["type"] == ScopeType.HTTP and isinstance(handler, HTTPRouteHandler):
             check_request_line(scope, handler)
         await app(scope, receive, send)
 
@@ -202,7 +203,7 @@ def json_body_middleware(app: ASGIApp) -> ASGIApp:
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         handler = scope.get("route_handler")
-        if scope["type"] == "http" and isinstance(handler, HTTPRouteHandler):
+        if scope["type"] == ScopeType.HTTP and isinstance(handler, HTTPRouteHandler):
             await check_json_body(scope, receive, handler)
         await app(scope, receive, send)
 

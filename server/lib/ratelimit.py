@@ -54,7 +54,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
 
     def lockout_for(self, strikes: int) -> float:
         """The length of the `strikes`-th lockout within HISTORY_S."""
-        return min(self.lockout_s * 2 ** min(max(strikes - 1, 0), 40), self.lockout_max_s)
+        return float(min(self.lockout_s * 2 ** min(max(strikes - 1, 0), 40), self.lockout_max_s))
 
 
 class Lockout(msgspec.Struct, frozen=True):
@@ -180,7 +180,9 @@ class RedisStore:
     PREFIX = "naryad:auth:"
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self._redis = aioredis.from_url(  # type: ignore[no-untyped-call]
+            url, socket_connect_timeout=2, socket_timeout=2
+        )
         self._fail_script = self._redis.register_script(_FAIL_LUA)
         self._fallback = MemoryStore()
         self._warned_at = 0.0

@@ -52,7 +52,7 @@ def parse_rule(text: str, starts_on: dt.date, time_of_day: str) -> rrule:
         raise RuleError(str(exc) or type(exc).__name__) from exc
     if not isinstance(rule, rrule):
         raise RuleError("one RRULE only")
-    if rule._freq > DAILY:  # type: ignore[attr-defined]
+    if rule._freq > DAILY:
         raise RuleError("planned maintenance recurs at most daily (FREQ=DAILY or longer)")
     if _never_matches(rule):
         raise RuleError("gives no date: no month it names has the days it names")

@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import msgspec
@@ -466,7 +466,7 @@ async def claim(notification_id: int, lease_s: float) -> dict[str, Any] | None:
         .first()
         .output(load_json=True)
     )
-    return row
+    return cast("dict[str, Any] | None", row)
 
 
 def _mine(row: dict[str, Any]) -> Any:

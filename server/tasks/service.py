@@ -6,7 +6,7 @@ Every write here runs in one transaction and records what it did in task_events.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -159,7 +159,7 @@ async def require_employee(user_id: int, field: str) -> dict[str, Any]:
         raise InvalidInput(
             "task.client_not_employee", field=field, user_id=user_id, full_name=row["full_name"]
         )
-    return row
+    return cast("dict[str, Any]", row)
 
 
 def why_cannot_work(template: TemplateOut, group_name: str | None) -> Phrase:
@@ -289,7 +289,7 @@ def _check_creation_request(actor: Actor | None, data: TaskIn) -> str:
         for field in _CLIENT_FORBIDDEN_FIELDS:
             if getattr(data, field) is not None:
                 raise Forbidden("task.client_request_cannot_set", field=field)
-        if data.completed_works or data.channel != Channel.UI:
+        if data.completed_works or data.channel != "ui":
             raise Forbidden("task.client_request_cannot_carry")
     if not data.template:
         raise RuleViolation(
