@@ -63,6 +63,11 @@ async def setup(backend) -> dict[str, Any]:
         office, template="field_visit", title="Ромашка: касса не печатает"
     )
     assert resp.status_code == 201, resp.text
+    # Ivanov takes the visit: its holder adds the photos (issue 14: not the whole group).
+    accepted = await backend.http.post(
+        f"/api/tasks/{resp.json()['id']}/accept", headers=ivanov["headers"]
+    )
+    assert accepted.status_code == 200, accepted.text
     return {
         "tid": resp.json()["id"],
         "office": office,
