@@ -48,6 +48,24 @@ async def get_reason(reason_id: int) -> RefusalReasonOut:
     return _out(row)
 
 
+async def name_to_refuse_with(reason_id: int) -> str:
+    """The name of an active reason (refuse_task): unknown or retired ones are a 422."""
+    row = await RefusalReason.select().where(RefusalReason.id == reason_id).first()
+    if row is None:
+        raise InvalidInput(
+            "r11.reason_id_no_such",
+            reason_id=reason_id,
+            rule="R11",
+        )
+    if not row["active"]:
+        raise InvalidInput(
+            "r11.refusal_reason_no_longer",
+            name=row["name"],
+            rule="R11",
+        )
+    return str(row["name"])
+
+
 async def create_reason(data: RefusalReasonIn) -> RefusalReasonOut:
     name = _name(data.name)
     async with db.transaction():

@@ -22,11 +22,11 @@ from server.accounts.tables import User
 from server.lib import clock, events
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from server.tasks import extensions, service
+from server.tasks import extensions, refusals, service
 from server.tasks.events import CommentAdded, TaskTransitioned
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
 from server.tasks.statuses import Channel, Status
-from server.tasks.tables import Comment, RefusalReason, Task, TaskEvent, Template
+from server.tasks.tables import Comment, Task, TaskEvent, Template
 from server.tasks.workflow import allowed_actions, may_work, transitions_for
 
 MAX_ATTEMPTS = 20
@@ -593,27 +593,6 @@ async def redirect_task(
     return await transition(actor, task_id, "redirect", decide, **kw)
 
 
-async def _refusal_reason(reason_id: int) -> str:
-    row = (
-        await RefusalReason.select(RefusalReason.name, RefusalReason.active)
-        .where(RefusalReason.id == reason_id)
-        .first()
-    )
-    if row is None:
-        raise InvalidInput(
-            "r11.reason_id_no_such",
-            reason_id=reason_id,
-            rule="R11",
-        )
-    if not row["active"]:
-        raise InvalidInput(
-            "r11.refusal_reason_no_longer",
-            name=row["name"],
-            rule="R11",
-        )
-    return str(row["name"])
-
-
 async def refuse_task(
     actor: Actor,
     task_id: int,
@@ -629,7 +608,7 @@ async def refuse_task(
             "r11.reason_missing",
             rule="R11",
         )
-    name = await _refusal_reason(reason_id) if reason_id is not None else None
+    name = await refusals.name_to_refuse_with(reason_id) if reason_id is not None else None
 
     async def decide(task: TaskState, _: str) -> Change:
         _require_holder_or_dispatcher(actor, task, "refuse")
