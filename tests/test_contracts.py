@@ -189,3 +189,37 @@ async def test_time_entries_and_bad_contracts(backend: Backend, crew: dict[str, 
         f"/api/contracts/{listed[0]['id']}", json={"status": "closed"}, headers=office["headers"]
     )
     assert resp.status_code == 200 and resp.json()["in_force"] is False
+
+
+async def test_price_list_lines_take_the_contracts_discount(
+    backend: Backend, crew: dict[str, Any]
+) -> None:
+    """A contract's price-list discount is what a line from the price list gets unless the
+    line says otherwise; free lines and tasks outside any contract get none."""
+    admin, office = crew["admin"], crew["office"]
+    contract = {
+        "counterparty_id": crew["romashka"]["id"],
+        "number": "D-10",
+        "starts_on": "2026-01-01",
+        "discount_percent": "10",
+    }
+    assert (await _post(backend, office, "/api/contracts", contract)).status_code == 201
+    item = await _post(
+        backend, admin, "/api/price-list", {"code": "W-1", "name": "Выезд", "price": "1000"}
+    )
+    assert item.status_code == 201, item.text
+    inside = await _task(backend, office, "field_visit", "Ромашка: весы")
+    outside = await _task(backend, office, "field_visit", "Лютик: весы")
+
+    async def line(task: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        resp = await _post(backend, office, f"/api/tasks/{task['id']}/specification/lines", body)
+        assert resp.status_code == 201, resp.text
+        result: dict[str, Any] = resp.json()
+        return result
+
+    from_list = {"price_item_id": item.json()["id"], "quantity": "1"}
+    assert (await line(inside, from_list))["discount_percent"] == "10"
+    assert (await line(inside, {**from_list, "discount_percent": "0"}))["discount_percent"] == "0"
+    free = {"name": "Кабель", "price": "100", "quantity": "1"}
+    assert (await line(inside, free))["discount_percent"] == "0"
+    assert (await line(outside, from_list))["discount_percent"] == "0"

@@ -73,7 +73,8 @@ class LineIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     unit: Unit | Unset = UNSET
     price: Decimal | Unset = UNSET
     vat_rate: Decimal | Unset | None = UNSET
-    discount_percent: Decimal = Decimal(0)
+    # Unset: a price-list line takes the discount of the task's service contract (else 0).
+    discount_percent: Decimal | Unset = UNSET
     performer_id: Id | None = None
     # Lines are listed by position, then by id; a new line goes last unless given one.
     position: Position | None = None

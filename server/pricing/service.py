@@ -19,6 +19,7 @@ import msgspec
 from printing.documents import MAX_LINES
 from printing.totals import LineAmounts, line_amounts, price_lines
 from server import db
+from server.contracts.tables import ContractTask
 from server.lib import clock
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -209,13 +210,29 @@ async def _performer_id(performer_id: int | None) -> int | None:
     return performer_id
 
 
+async def contract_discount(task_id: int) -> Decimal:
+    """The price-list discount of the service contract the task was linked to at creation."""
+    row = (
+        await ContractTask.select(ContractTask.contract.discount_bp)
+        .where(ContractTask.task == task_id)
+        .first()
+    )
+    basis_points = row["contract.discount_bp"] if row else None
+    return (Decimal(basis_points) / 100).quantize(Decimal("0.01")) if basis_points else Decimal(0)
+
+
 async def add_line(actor: Actor, task_id: int, data: LineIn, *, channel: str = "ui") -> LineOut:
     """Add a price-list line (price_item_id) or a free line (name and price) to the
     specification; 409 once the task is completed or cancelled."""
     fields.require_employee(actor, "change a specification")
     await tasks.get_task(actor, task_id)  # 404 for tasks the caller cannot see
     quantity = fields.quantity(data.quantity)
-    discount = fields.percent("discount_percent", data.discount_percent)
+    if isinstance(data.discount_percent, msgspec.UnsetType):
+        discount = (
+            await contract_discount(task_id) if data.price_item_id is not None else Decimal(0)
+        )
+    else:
+        discount = fields.percent("discount_percent", data.discount_percent)
     async with db.transaction():
         task = await locked_task(task_id)
         _require_holder_or_dispatcher(actor, task)
