@@ -498,6 +498,8 @@ async def play_day(day: Day, sink: MailSink, logins: list[str]) -> dict[str, Any
     await day.act("ivanov", t1, "arrive", {"lat": site["lat"], "lon": site["lon"]})
     await day.comment("ivanov", t1, "Здравствуйте! Инженер на месте, смотрю кассу.", True, True)
     await day.comment("ivanov", t1, "@petrov привези запасной ФН, пожалуйста", False)
+    # A field visit mails the client only what the office says to them deliberately (R6).
+    await day.comment("office", t1, "Инженер на месте, к вечеру касса заработает.", True, True)
     photo = base64.b64encode(png()).decode()
     await day.post(
         "ivanov",
@@ -528,7 +530,7 @@ async def play_day(day: Day, sink: MailSink, logins: list[str]) -> dict[str, Any
     spec = (await day.get("office", f"/api/tasks/{t1['id']}/specification")).json()
     assert spec["totals"]["total"] == "10810.00", spec["totals"]
 
-    # The client answers the engineer's public comment by e-mail, in its thread.
+    # The client answers the office's public comment by e-mail, in its thread.
     number = t1["number"]
     ours = await _eventually(
         lambda: sink.to("admin@romashka.ru", f"[#{number}]"), 20, "the client's mail"
@@ -537,7 +539,7 @@ async def play_day(day: Day, sink: MailSink, logins: list[str]) -> dict[str, Any
         "Администратор Ромашка <admin@romashka.ru>",
         SUPPORT,
         f"Re: {ours[0]['Subject']}",
-        "Спасибо, ждём. Касса 1 тоже иногда зависает.\n\n> Здравствуйте! Инженер на месте",
+        "Спасибо, ждём. Касса 1 тоже иногда зависает.\n\n> Инженер на месте, к вечеру",
         In_Reply_To=ours[0]["Message-ID"],
         References=ours[0]["Message-ID"],
     )
@@ -808,7 +810,8 @@ async def test_demo_day_ends_with_every_notification_sent_and_no_errors_in_the_l
         assert sink.to("admin@romashka.ru"), "the client heard nothing"
         assert sink.to("checker@naryad.local"), "the checker heard nothing"
         kinds = {(r["kind"], r["address"]) for r in rows}
-        assert ("client_reply", "ivanov@naryad.local") in kinds, "Иванов missed the reply"
+        # R6: the employee who last wrote to the client (the office) hears of the reply
+        assert ("client_reply", "office@naryad.local") in kinds, "the office missed the reply"
         assert ("returned", "petrov@naryad.local") in kinds, "Петров missed the return"
         for p in processes:
             assert p.alive(), f"{p.name} died during the day; see {p.log_path}"
