@@ -26,7 +26,7 @@ from server.devmail.controller import DevMailController
 from server.dispatch.controller import DispatchController
 from server.feed.controller import FeedController
 from server.kb.controller import KnowledgeBaseController, TaskArticlesController
-from server.lib import background, passwords, ratelimit
+from server.lib import background, openapi_contract, passwords, ratelimit
 from server.lib.boundary import boundary_middleware, json_body_middleware
 from server.lib.errors import EXCEPTION_HANDLERS, internal_error_handler
 from server.lib.guards import PUBLIC, PUBLIC_PATHS
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AuthController,
             LockoutsController,
@@ -167,6 +167,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="Naryad", version="0.1.0", path="/schema"),
         logging_config=None,
     )
+    openapi_contract.tighten(app.openapi_schema)
+    return app
 
 
 def app_from_env() -> Litestar:

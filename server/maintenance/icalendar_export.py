@@ -33,7 +33,8 @@ def signature(user_id: int) -> str:
 
 
 def require_signature(user_id: int, sig: str) -> None:
-    if not hmac.compare_digest(signature(user_id), sig or ""):
+    # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500)
+    if not hmac.compare_digest(signature(user_id).encode(), (sig or "").encode()):
         raise Forbidden("maintenance.calendar_link_not_valid")
 
 

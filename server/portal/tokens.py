@@ -69,7 +69,8 @@ def verify(secret: str, token: str, task_id: int, *, now: dt.datetime) -> Rating
     TokenExpired (410)."""
     payload, _, signature = token.partition(".")
     expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
-    if not signature or not hmac.compare_digest(signature, expected):
+    # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500)
+    if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
         raise TokenInvalid("portal.rating_link_not_valid")
     try:
         claim = _decoder.decode(_unb64(payload))
