@@ -90,6 +90,7 @@ async def test_cookie_writes_from_another_origin_are_refused(backend):
     )
     assert evil.status_code == 403, evil.text
     assert "evil.example" in evil.json()["detail"] and "Bearer" in evil.json()["detail"]
+    assert evil.json()["extra"]["code"] == "request.cross_site"
     cross = await backend.http.post(
         "/api/groups", content=body, headers={**cookie, **json_type, "Sec-Fetch-Site": "cross-site"}
     )

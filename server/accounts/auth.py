@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from server import settings
@@ -37,7 +37,7 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
             # The browser sent the cookie by itself: make sure our own page asked it to.
             refusal = token and cross_site_refusal(connection, settings.current().public_url)
             if refusal:
-                raise PermissionDeniedException(refusal)
+                raise refusal
         if token is None:
             raise NotAuthorizedException("Not logged in: send 'Authorization: Bearer <token>'")
         actor = await accounts.actor_for_token(token)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from litestar.connection import ASGIConnection
 
+from server.lib.errors import Forbidden
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -41,8 +43,8 @@ def allowed_origins(public_url: str, host_header: str | None) -> set[str]:
 
 def cross_site_refusal(
     connection: ASGIConnection[Any, Any, Any, Any], public_url: str
-) -> str | None:
-    """Why this write must be refused, or None when it comes from our own pages."""
+) -> Forbidden | None:
+    """The refusal for a write from another site, or None when it comes from our pages."""
     if connection.scope.get("method", "GET") in SAFE_METHODS:
         return None
     origin = connection.headers.get("origin")
@@ -51,15 +53,16 @@ def cross_site_refusal(
         normalized = _origin_of(origin)
         if normalized and normalized in allowed_origins(public_url, connection.headers.get("host")):
             return None
-        shown = origin or "an empty Origin"
+        source = f"Origin: {origin or '(empty)'}"
     elif site is not None:
         if site.lower() in ("same-origin", "none"):
             return None
-        shown = f"a {site} page (Sec-Fetch-Site)"
+        source = f"Sec-Fetch-Site: {site}"
     else:
         return None
-    return (
-        f"Cross-site request refused: {shown} may not change data with the session cookie "
-        f"of {public_url.rstrip('/')}. Open Naryad at that address, or send "
-        "'Authorization: Bearer <token>' from scripts"
+    return Forbidden(
+        "request.cross_site",
+        source=source,
+        public_url=public_url.rstrip("/"),
+        extra={"code": "request.cross_site"},
     )
