@@ -33,6 +33,14 @@ KINDS = {
     "image/heic": "HEIC image",
     "application/pdf": "PDF document",
 }
+# What a person calls each kind, in any language.
+FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WebP",
+    "image/heic": "HEIC",
+    "application/pdf": "PDF",
+}
 ALIASES = {
     "image/jpg": "image/jpeg",
     "image/pjpeg": "image/jpeg",
@@ -92,8 +100,8 @@ def checked_type(declared: str, data: bytes) -> str:
     if found != media:
         raise InvalidInput(
             "attachment.content_mismatch" if found else "attachment.content_unknown",
-            declared=media,
-            found=found,
+            declared=FORMATS[media],
+            found=FORMATS.get(found or "", found),
         )
     return media
 
