@@ -305,8 +305,18 @@ async def test_every_side_effect_runs_right_after_the_commit(
         {"body": f"@{checker['login']} посмотрите", "public": False},
     )
     await arrives(checker["email"], 2)
-    rows = await Notification.select(Notification.status, Notification.attempts)
-    assert rows and all(r["status"] == "sent" and r["attempts"] == 0 for r in rows), rows
+
+    async def settled() -> bool:
+        return not await Notification.exists().where(
+            Notification.status.is_in(["pending", "sending"])
+        )
+
+    assert await _eventually(settled), "deliveries still pending"
+    rows = await Notification.select(
+        Notification.kind, Notification.status, Notification.attempts, Notification.error
+    )
+    unsent = [r for r in rows if r["status"] != "sent" or r["attempts"] != 0]
+    assert rows and unsent == [], unsent
 
 
 @pytest.mark.parametrize("with_key", [False, True], ids=["plain", "idempotency-key"])
