@@ -227,11 +227,12 @@ async def test_templates_are_seeded_by_migrations(backend):
         # code: (group, channels, counterparty_in_title, requires_check, completed works)
         "accounting": ("Бухгалтерия", {"ui", "telegram", "email"}, False, False, False),
         "delivery": ("Доставка", {"ui", "telegram"}, True, False, False),
-        "field_visit": ("Выездные инженеры", {"ui", "telegram"}, True, True, True),
+        # The client portal (issue 18) takes field visits and remote support by default.
+        "field_visit": ("Выездные инженеры", {"ui", "telegram", "portal"}, True, True, True),
         "repair": ("Ремонт", {"ui"}, False, False, False),
         "remote_support": (
             "Удалённая техподдержка",
-            {"ui", "telegram", "email", "phone"},
+            {"ui", "telegram", "email", "phone", "portal"},
             True,
             False,
             False,
