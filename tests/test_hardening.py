@@ -309,3 +309,29 @@ async def test_security_headers_on_the_pwa_and_the_api(backend):
     index = responses["pwa"].text
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", index) is None
     assert "<style" not in index and " style=" not in index
+
+
+# --- what schemathesis found (tests/test_fuzz_api.py) --------------------------------------
+
+
+async def test_odd_characters_in_titles_and_signed_links_are_no_server_error(backend):
+    office = await backend.user("office")
+    await backend.counterparty("Ромашка")
+    # A Tangut ideograph and an unassigned code point: the morphology library asked Unicode
+    # for their names and raised (500 on task creation and the R2 hint).
+    unnamed = "\U000186c6\u00fd \U000ad22d"
+    resp = await backend.create_task(
+        office, template="remote_support", title=f"Ромашка: {unnamed} касса"
+    )
+    assert resp.status_code == 201, resp.text
+    resp = await backend.http.get(
+        "/api/counterparties/match", params={"title": unnamed}, headers=office["headers"]
+    )
+    assert resp.status_code == 200, resp.text
+    # Signatures compared as str: hmac.compare_digest raised TypeError on non-ASCII input.
+    resp = await backend.http.get(
+        "/api/maintenance-plans/calendar.ics", params={"user": "1", "sig": "подпись"}
+    )
+    assert resp.status_code == 403, resp.text
+    resp = await backend.http.get("/rate/1/abc.подпись")
+    assert resp.status_code == 401, resp.text

@@ -55,18 +55,25 @@ def _plain(word: str) -> str:
     return word.lower().replace("ё", "е")
 
 
+def _parses(word: str) -> list[pymorphy3.analyzer.Parse]:
+    try:
+        return list(_morph().parse(word))
+    except ValueError:  # a character Unicode has no name for (unassigned, private use)
+        return []
+
+
 @functools.lru_cache(maxsize=100_000)
 def word_keys(word: str) -> frozenset[str]:
     """A title word and every normal form it may be of (`word` is lower-case, ё as е)."""
-    return frozenset({word, *(_plain(p.normal_form) for p in _morph().parse(word))})
+    return frozenset({word, *(_plain(p.normal_form) for p in _parses(word))})
 
 
 @functools.lru_cache(maxsize=100_000)
 def lemma(word: str) -> str:
     """The normal form of a word of a name, read as a nominative where it can be one."""
-    parses = _morph().parse(word)
+    parses = _parses(word)
     nominative = [p for p in parses if p.tag.case == "nomn"]
-    return _plain((nominative or parses)[0].normal_form)
+    return _plain((nominative or parses)[0].normal_form) if parses else word
 
 
 def tokens(text: str) -> list[str]:
