@@ -8,9 +8,6 @@ import json
 import secrets
 from typing import Any, cast
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from server import db
 from server.accounts.schemas import GroupOut, UserIn, UserOut, UserPatch
 from server.accounts.tables import AuthToken, Group, Membership, User
@@ -22,15 +19,9 @@ from server.lib.addresses import is_email
 from server.lib.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from server.lib.patches import named_fields
 
-_hasher = PasswordHasher()
-
 
 class AuthFailed(DomainError):
     status_code = 401
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
 
 
 def _token_hash(token: str) -> str:
@@ -99,7 +90,7 @@ async def create_user(data: UserIn, *, created_by: Actor | None = None) -> UserO
                 raise InvalidInput("account.group_ids_no_such", missing=missing)
         user = User(
             login=data.login,
-            password_hash=hash_password(data.password),
+            password_hash=await passwords.hash_password(data.password),
             full_name=data.full_name.strip(),
             surname=surname,
             surname_key=surname.lower().replace("ё", "е"),
@@ -311,7 +302,7 @@ async def _end_sessions(user_id: int, *, keep: str | None = None) -> None:
 async def set_password(user_id: int, password: str, *, keep_token: str | None = None) -> None:
     """An admin sets a user's password; every session of the user ends (the admin's own
     current one survives when they set their own)."""
-    password_hash = hash_password(password)
+    password_hash = await passwords.hash_password(password)
     async with db.transaction():
         updated = (
             await User.update({User.password_hash: password_hash})
@@ -326,13 +317,11 @@ async def set_password(user_id: int, password: str, *, keep_token: str | None = 
 async def change_own_password(actor: Actor, token: str, old: str, new: str) -> None:
     """The caller changes their password: this session stays, every other one ends."""
     row = await User.select(User.password_hash).where(User.id == actor.id).first()
-    try:
-        valid = row is not None and _hasher.verify(row["password_hash"], old)
-    except (VerificationError, InvalidHashError):
-        valid = False
+    # argon2 off the event loop, like login (server/lib/passwords.py)
+    valid = await passwords.verify_password(row["password_hash"] if row else None, old)
     if not valid:
         raise Forbidden("account.old_password_not_your")
-    password_hash = hash_password(new)
+    password_hash = await passwords.hash_password(new)
     async with db.transaction():
         await User.update({User.password_hash: password_hash}).where(User.id == actor.id)
         await _end_sessions(actor.id, keep=token)
