@@ -10,7 +10,7 @@
 // v3: buttons from the server's `actions`, no copy of the state machine, v4: feed,
 // specification, the page's own offline copy of the lists, v5: the client portal and the
 // knowledge base; the dispatch map's styles and Leaflet, the rating page's style).
-const VERSION = 'v5';
+const VERSION = 'v6';
 const SHELL_CACHE = `naryad-shell-${VERSION}`;
 const API_CACHE = 'naryad-api';
 const API_CACHE_MAX = 300;
