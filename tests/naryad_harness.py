@@ -28,6 +28,7 @@ from server.accounts.schemas import UserIn
 from server.clients import service as clients
 from server.clients.schemas import CounterpartyIn, SiteIn
 from server.sla import admin as sla_admin
+from server.tasks.tables import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("NARYAD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -246,6 +247,21 @@ class Backend:
         return await self.http.post("/api/tasks", json=body, headers=who["headers"])
 
 
+# Templates are seeded rows, not test data: tests (the access matrix and the fuzzer, as
+# admins) edit them, so every test starts from the templates as migrated.
+_SEEDED_TEMPLATES: dict[str, list[dict[str, Any]]] = {}
+
+
+async def _restore_templates(url: str) -> None:
+    rows = _SEEDED_TEMPLATES.get(url)
+    if rows is None:
+        _SEEDED_TEMPLATES[url] = await Template.select()
+        return
+    for row in rows:
+        values = {Template._meta.get_column_by_name(k): v for k, v in row.items() if k != "id"}
+        await Template.update(values).where(Template.id == row["id"])
+
+
 async def _clean(url: str) -> None:
     engine = db.configure_database(url)
     if db.is_sqlite(engine):
@@ -257,3 +273,4 @@ async def _clean(url: str) -> None:
     await engine.run_ddl(f"DELETE FROM work_groups WHERE name NOT IN ({placeholders})")
     # Tests switch automations on and off; every test starts from the defaults.
     await sla_admin.restore_default_automations()
+    await _restore_templates(url)
