@@ -146,6 +146,11 @@ service anvil {{
         user, password = f"support{self._users}", f"pw,{self._users} x"  # needs encoding
         with self.passwd.open("a") as f:
             f.write(f"{user}:{{PLAIN}}{password}\n")
+        # Dovecot re-reads a passwd-file when its mtime changes; two users added within one
+        # second would share an mtime and the second would fail to log in. Give every change
+        # a whole second of its own.
+        stamp = int(time.time()) + 2 * self._users
+        os.utime(self.passwd, (stamp, stamp))
         return user, password
 
     def url(self, user: str, password: str, port: int | None = None, query: str = "") -> str:
