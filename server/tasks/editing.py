@@ -85,13 +85,7 @@ async def _load(task_id: int) -> _Editable:
     )
     if row is None:
         raise NotFound("task.not_found", task_id=task_id)
-    template = (
-        await Template.select()
-        .where(Template.id == row["template.id"])
-        .first()
-        .output(load_json=True)
-    )
-    assert template is not None
+    template = await service.template_of_task(row)
     return _Editable(
         id=row["id"],
         number=row["number"] or row["id"],
@@ -99,7 +93,7 @@ async def _load(task_id: int) -> _Editable:
         status=row["status"],
         assignee_id=row["assignee.id"],
         assignee_name=row["assignee.full_name"],
-        template=service.template_as_created(service.template_out(template), row),
+        template=template,
         fields={field: row[column._meta.name] for field, column in COLUMNS.items()},
     )
 

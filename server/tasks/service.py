@@ -78,6 +78,19 @@ def template_as_created(template: TemplateOut, task_row: dict[str, Any]) -> Temp
     return msgspec.structs.replace(template, **flags)
 
 
+async def template_of_task(task_row: dict[str, Any]) -> TemplateOut:
+    """The template a task was created under: its row (`task_row["template.id"]`) with the
+    workflow flags the task keeps (`task_row` has them)."""
+    template = (
+        await Template.select()
+        .where(Template.id == task_row["template.id"])
+        .first()
+        .output(load_json=True)
+    )
+    assert template is not None, "a task always has its template"
+    return template_as_created(template_out(template), task_row)
+
+
 async def list_templates() -> list[TemplateOut]:
     rows = await Template.select().order_by(Template.code).output(load_json=True)
     return [template_out(r) for r in rows]

@@ -26,7 +26,7 @@ from server.tasks import extensions, refusals, service
 from server.tasks.events import CommentAdded, TaskTransitioned
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
 from server.tasks.statuses import Channel, Status
-from server.tasks.tables import Comment, Task, TaskEvent, Template
+from server.tasks.tables import Comment, Task, TaskEvent
 from server.tasks.workflow import allowed_actions, may_work, transitions_for
 
 MAX_ATTEMPTS = 20
@@ -88,13 +88,7 @@ async def _load(task_id: int) -> TaskState:
     )
     if row is None:
         raise NotFound("task.not_found", task_id=task_id)
-    template = (
-        await Template.select()
-        .where(Template.id == row["template.id"])
-        .first()
-        .output(load_json=True)
-    )
-    assert template is not None
+    template = await service.template_of_task(row)
     return TaskState(
         id=row["id"],
         number=row["number"] or row["id"],
@@ -108,7 +102,7 @@ async def _load(task_id: int) -> TaskState:
         site_lon=row["site.lon"],
         postponed_from_status=row["postponed_from_status"],
         completed_works=row["completed_works"],
-        template=service.template_as_created(service.template_out(template), row),
+        template=template,
     )
 
 
