@@ -48,6 +48,13 @@ MANIFEST = json.loads((CORPUS / "corpus.json").read_text(encoding="utf-8"))
 # --- Dovecot ---------------------------------------------------------------------------------
 
 
+PRESET_USERS = 64
+
+
+def _credentials(n: int) -> tuple[str, str]:
+    return f"support{n}", f"pw,{n} x"  # the comma and space need encoding in URLs
+
+
 class Dovecot:
     """`dovecot -F` with its own base_dir, maildirs under a tmp dir, users in a passwd-file,
     plaintext login on loopback, no TLS."""
@@ -65,7 +72,12 @@ class Dovecot:
         self.tls_port = free_port()
         _self_signed(root / "cert.pem", root / "key.pem")
         self.passwd = root / "passwd"
-        self.passwd.write_text("")
+        self.passwd.write_text(
+            "".join(
+                f"{user}:{{PLAIN}}{password}\n"
+                for user, password in map(_credentials, range(1, PRESET_USERS + 1))
+            )
+        )
         (root / "home").mkdir()
         me = pwd.getpwuid(os.getuid()).pw_name
         if os.getuid() == 0:  # Dovecot refuses mail access as root: its own users do it
@@ -141,17 +153,11 @@ service anvil {{
                 time.sleep(0.1)
 
     def user(self) -> tuple[str, str]:
-        """A fresh mailbox: (user, password)."""
+        """A fresh mailbox: (user, password). Every user is written before Dovecot starts,
+        so no login depends on Dovecot noticing a changed passwd-file."""
         self._users += 1
-        user, password = f"support{self._users}", f"pw,{self._users} x"  # needs encoding
-        with self.passwd.open("a") as f:
-            f.write(f"{user}:{{PLAIN}}{password}\n")
-        # Dovecot re-reads a passwd-file when its mtime changes; two users added within one
-        # second would share an mtime and the second would fail to log in. Give every change
-        # a whole second of its own.
-        stamp = int(time.time()) + 2 * self._users
-        os.utime(self.passwd, (stamp, stamp))
-        return user, password
+        assert self._users <= PRESET_USERS, "raise PRESET_USERS"
+        return _credentials(self._users)
 
     def url(self, user: str, password: str, port: int | None = None, query: str = "") -> str:
         q = f"?{query}" if query else ""
