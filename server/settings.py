@@ -15,6 +15,12 @@ class SettingsError(ValueError):
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = "sqlite:///var/naryad.db"
+    # PostgreSQL connections each process keeps at most (every API process and every worker
+    # has its own pool; README "Scale-out" gives the max_connections formula), and asyncpg's
+    # prepared-statement cache per connection: 0 behind PgBouncer in transaction mode
+    # (PgBouncer before 1.21, Debian 12's 1.18, cannot keep prepared statements).
+    db_pool_max: int = 10
+    db_statement_cache: int = 100
     redis_url: str | None = None
     secret_key: str = "dev-insecure-secret-change-me"
     public_url: str = "http://127.0.0.1:8000"
@@ -125,6 +131,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if not (settings.route_speed_kmh > 0 and settings.geocoder_timeout_s > 0):
             raise SettingsError(
                 "NARYAD_ROUTE_SPEED_KMH and NARYAD_GEOCODER_TIMEOUT_S must be positive"
+            )
+        if settings.db_pool_max < 1 or settings.db_statement_cache < 0:
+            raise SettingsError(
+                "NARYAD_DB_POOL_MAX must be at least 1 and NARYAD_DB_STATEMENT_CACHE at least 0"
             )
         if not settings.print_timeout_s > 0:
             raise SettingsError("NARYAD_PRINT_TIMEOUT_S must be a positive number of seconds")
