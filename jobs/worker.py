@@ -48,7 +48,9 @@ def build_worker(settings: Settings, *, burst: bool = False, handle_signals: boo
     subscribers.install()
     engine = db.configure_database(settings.database_url)
     dispatcher = ArqDispatcher(settings.redis_url)
-    pool_cm = db.connection_pool(engine, max_size=max(2, settings.notify_concurrency))
+    # Each e-mail in flight holds a connection until the server's 250 (delivery.py): keep
+    # NARYAD_DB_POOL_MAX at least NARYAD_NOTIFY_CONCURRENCY, or deliveries wait on the pool.
+    pool_cm = db.connection_pool(engine, max_size=settings.db_pool_max)
 
     async def startup(ctx: dict[str, Any]) -> None:
         await pool_cm.__aenter__()
