@@ -12,8 +12,9 @@ ask `may_work`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from server.lib.actor import Actor, Role
 from server.tasks.statuses import ACTIVE, OPEN_WORK
@@ -77,10 +78,19 @@ def transitions_for(template: WorkflowFlags) -> Mapping[str, Mapping[str, str]]:
 
 
 def allowed_actions(template: WorkflowFlags, status: str) -> list[str]:
-    return sorted(
-        a
-        for a, moves in transitions_for(template).items()
-        if status in moves and a not in SYSTEM_ACTIONS
+    return list(_allowed(template.has_departure, template.requires_check, status))
+
+
+class _Flags(NamedTuple):
+    has_departure: bool
+    requires_check: bool
+
+
+@functools.cache
+def _allowed(has_departure: bool, requires_check: bool, status: str) -> tuple[str, ...]:
+    table = transitions_for(_Flags(has_departure, requires_check))
+    return tuple(
+        sorted(a for a, moves in table.items() if status in moves and a not in SYSTEM_ACTIONS)
     )
 
 
@@ -116,14 +126,37 @@ def actions_for(
     """The actions `actor` may take on a task in `status` now."""
     if actor.is_client_only:
         return []
-    holder = assignee_id == actor.id
-    dispatcher = actor.is_dispatcher
-    in_queue = group_id is None or group_id in actor.group_ids
+    return list(
+        _actions_for(
+            actor.roles,
+            actor.is_dispatcher,
+            _Flags(template.has_departure, template.requires_check),
+            status,
+            holder=assignee_id == actor.id,
+            unassigned=assignee_id is None,
+            in_queue=group_id is None or group_id in actor.group_ids,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _actions_for(
+    roles: frozenset[str],
+    dispatcher: bool,
+    template: _Flags,
+    status: str,
+    *,
+    holder: bool,
+    unassigned: bool,
+    in_queue: bool,
+) -> tuple[str, ...]:
+    """actions_for as a function of what decides it (a list page asks it for every row)."""
 
     def may(action: str) -> bool:
         if action == "accept":
-            return (dispatcher or in_queue) and may_work(
-                template, group_id, actor.roles, actor.group_ids
+            # may_work with the task's group known to be in the queue or not
+            return (dispatcher or in_queue) and (
+                Role.ENGINEER in roles or (not template.has_departure and in_queue)
             )
         if action == "assign":
             return dispatcher
@@ -132,11 +165,13 @@ def actions_for(
         if action == "done":
             return holder or (dispatcher and not template.has_departure)
         if action in _CHECKER:
-            return actor.has_role("checker", "admin") and (action == "return" or not holder)
+            return bool({"checker", "admin"} & roles) and (action == "return" or not holder)
         if action in _HOLDER_OR_DISPATCHER:
             if dispatcher or holder:
                 return True
-            return assignee_id is None and in_queue
+            return unassigned and in_queue
         return False
 
-    return [a for a in allowed_actions(template, status) if may(a)]
+    return tuple(
+        a for a in _allowed(template.has_departure, template.requires_check, status) if may(a)
+    )
