@@ -7,7 +7,14 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 
 from server.kb import service
-from server.kb.schemas import ArticleIn, ArticleOut, ArticlePage, ArticlePatch, TaskArticleIn
+from server.kb.schemas import (
+    ArticleIn,
+    ArticleOut,
+    ArticlePage,
+    ArticlePatch,
+    HitPage,
+    TaskArticleIn,
+)
 from server.lib.actor import Actor
 from server.lib.guards import ANYONE, EMPLOYEES
 
@@ -42,15 +49,17 @@ class KnowledgeBaseController(Controller):
         return await service.edit_article(request.user, article_id, data)
 
     @get("/search")
-    async def search(self, request: KbRequest, q: str = "") -> ArticlePage:
+    async def search(self, request: KbRequest, q: str = "") -> HitPage:
         """Full-text search, every word must match (PostgreSQL: Russian and English
-        morphology; SQLite: exact words); best first."""
-        return ArticlePage(await service.search(request.user, q))
+        morphology; SQLite: exact words); best first, at most 20. Hits carry `summary`
+        instead of `body`/`body_html` (GET /api/kb/articles/{id} has those)."""
+        return HitPage(await service.search(request.user, q))
 
     @get("/suggest")
-    async def suggest(self, request: KbRequest, title: str = "") -> ArticlePage:
-        """Articles for a request title being typed: any of its words, at most five."""
-        return ArticlePage(await service.search(request.user, title, any_word=True))
+    async def suggest(self, request: KbRequest, title: str = "") -> HitPage:
+        """Articles for a request title being typed: any of its words, at most five
+        (hits, as in search)."""
+        return HitPage(await service.search(request.user, title, any_word=True))
 
 
 class TaskArticlesController(Controller):

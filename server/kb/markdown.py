@@ -30,3 +30,15 @@ def render(source: str) -> str:
 def plain_text(rendered_html: str) -> str:
     """What search indexes: the rendered words without tags."""
     return " ".join(html.unescape(nh3.clean(rendered_html, tags=set())).split())
+
+
+SUMMARY_LENGTH = 200
+
+
+def summary(text: str, length: int = SUMMARY_LENGTH) -> str:
+    """The start of a plain text, cut after a whole word within `length` characters."""
+    text = " ".join(text.split())
+    if len(text) <= length:
+        return text
+    cut = text[: length + 1].rsplit(" ", 1)[0] if " " in text[: length + 1] else text[:length]
+    return cut.rstrip(" ,.;:—-") + "…"

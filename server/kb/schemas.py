@@ -36,6 +36,8 @@ class ArticleOut(msgspec.Struct):
     body: str
     # The body as HTML, sanitised (nh3): safe to show as it is.
     body_html: str
+    # The start of the body as plain text (at most ~200 characters), for lists and hits.
+    summary: str
     tags: list[str]
     public: bool
     author: UserRef | None
@@ -45,6 +47,24 @@ class ArticleOut(msgspec.Struct):
 
 class ArticlePage(msgspec.Struct):
     items: list[ArticleOut]
+
+
+class ArticleHit(msgspec.Struct):
+    """A search or suggestion hit: an article without `body` and `body_html` (the reader
+    opens GET /api/kb/articles/{id} for those), with its `summary`."""
+
+    id: int
+    title: str
+    summary: str
+    tags: list[str]
+    public: bool
+    author: UserRef | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class HitPage(msgspec.Struct):
+    items: list[ArticleHit]
 
 
 class TaskArticleIn(msgspec.Struct, forbid_unknown_fields=True):

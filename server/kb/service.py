@@ -6,12 +6,13 @@ article is a 404 for them, as if it did not exist).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from server import db
 from server.kb import markdown
-from server.kb.schemas import ArticleIn, ArticleOut, ArticlePatch
+from server.kb.schemas import ArticleHit, ArticleIn, ArticleOut, ArticlePatch
 from server.kb.tables import Article, TaskArticle
 from server.lib import clock
 from server.lib.actor import Actor
@@ -30,6 +31,7 @@ _COLUMNS = (
     Article.title,
     Article.body,
     Article.body_html,
+    Article.summary,
     Article.tags,
     Article.public,
     Article.created_at,
@@ -45,6 +47,7 @@ def _out(r: dict[str, Any]) -> ArticleOut:
         title=r["title"],
         body=r["body"],
         body_html=r["body_html"],
+        summary=r["summary"],
         tags=list(r["tags"] or []),
         public=bool(r["public"]),
         author=UserRef(r["author.id"], r["author.full_name"]) if r["author.id"] else None,
@@ -59,9 +62,11 @@ def _tags(tags: list[str]) -> list[str]:
 
 def _derived(title: str, body: str, tags: list[str]) -> dict[Any, Any]:
     html = markdown.render(body)
+    plain = markdown.plain_text(html)
     return {
         Article.body_html: html,
-        Article.search_text: " ".join([*tags, markdown.plain_text(html)]),
+        Article.summary: markdown.summary(plain),
+        Article.search_text: " ".join([*tags, plain]),
     }
 
 
@@ -78,6 +83,7 @@ async def create_article(actor: Actor, data: ArticleIn) -> ArticleOut:
                 title=title,
                 body=data.body,
                 body_html=derived[Article.body_html],
+                summary=derived[Article.summary],
                 tags=tags,
                 public=data.public,
                 search_text=derived[Article.search_text],
@@ -149,25 +155,43 @@ _PG_ANY = (
 # slow, so each engine ranks at most this many matches; a search that broad is refined by
 # a second word anyway.
 RANK_WINDOW = 400
+_PG_TEXTS = 4  # the PostgreSQL query names the text four times (search_sql)
+
+# What a hit carries: everything of an article but its body (body, body_html), which
+# readers fetch from GET /api/kb/articles/{id}. A body may be 200 000 characters; twenty of
+# them would cost more than the search itself.
+_HIT_COLUMNS = (
+    "a.id, a.title, a.summary, a.tags, a.public, a.created_at, a.updated_at, "
+    "a.author AS author_id, u.full_name AS author_name"
+)
 
 
 def search_sql(engine_is_sqlite: bool, *, public_only: bool, any_word: bool) -> str:
-    """The id query of a search: `{}` for the query (twice on PostgreSQL), then the limit."""
-    visible = " AND a.public" if public_only else ""
+    """The whole search as one statement: the matches (GIN index on the stored tsvector /
+    FTS5), the first RANK_WINDOW of them ranked, the best `limit` with their hit columns.
+    Placeholders: the query (on PostgreSQL four times: Russian and English, to match and
+    to rank), then the limit."""
     if engine_is_sqlite:
         # FTS5 orders by its `rank` (bm25, the title weighted: the migration) without
         # scoring the whole table; the public filter applies to the ranked window.
+        visible = " WHERE a.public" if public_only else ""
         return (
-            "SELECT a.id FROM (SELECT rowid, rank FROM kb_articles_fts "
+            f"SELECT {_HIT_COLUMNS} FROM (SELECT rowid, rank FROM kb_articles_fts "
             f"WHERE kb_articles_fts MATCH {{}} ORDER BY rank LIMIT {RANK_WINDOW}) f "
-            f"JOIN kb_articles a ON a.id = f.rowid{visible.replace(' AND', ' WHERE')} "
-            "ORDER BY f.rank, a.id DESC LIMIT {}"
+            f"JOIN kb_articles a ON a.id = f.rowid LEFT JOIN users u ON u.id = a.author"
+            f"{visible} ORDER BY f.rank, a.id DESC LIMIT {{}}"
         )
+    visible = " AND a.public" if public_only else ""
+    # The tsquery is written out where it is used (not a CTE), so the planner sees its
+    # words: real estimates, and a bitmap AND with the `public` index for clients.
     query = (_PG_ANY if any_word else _PG_ALL).replace("{q}", "{}")
     return (
-        f"WITH s AS (SELECT {query} AS q), m AS (SELECT a.id, a.search FROM kb_articles a, s "
-        f"WHERE a.search @@ s.q{visible} LIMIT {RANK_WINDOW}) "
-        "SELECT m.id FROM m, s ORDER BY ts_rank(m.search, s.q) DESC, m.id DESC LIMIT {}"
+        f"WITH m AS (SELECT a.id, a.search FROM kb_articles a "
+        f"WHERE a.search @@ {query}{visible} LIMIT {RANK_WINDOW}), "
+        f"r AS (SELECT m.id, ts_rank(m.search, {query}) AS rank FROM m "
+        "ORDER BY rank DESC, m.id DESC LIMIT {}) "
+        f"SELECT {_HIT_COLUMNS} FROM r JOIN kb_articles a ON a.id = r.id "
+        "LEFT JOIN users u ON u.id = a.author ORDER BY r.rank DESC, r.id DESC"
     )
 
 
@@ -177,7 +201,10 @@ def fts5_query(text: str, *, any_word: bool) -> str:
     return (" OR " if any_word else " ").join(words)
 
 
-async def search_ids(text: str, *, public_only: bool, any_word: bool, limit: int) -> list[int]:
+async def search_rows(
+    text: str, *, public_only: bool, any_word: bool, limit: int
+) -> list[dict[str, Any]]:
+    """The hits' rows, best first: one query, nothing per hit."""
     text = text.strip()
     if not text:
         return []
@@ -187,22 +214,33 @@ async def search_ids(text: str, *, public_only: bool, any_word: bool, limit: int
         match = fts5_query(text, any_word=any_word)
         if not match:
             return []
-        rows = await Article.raw(sql, match, limit)
+        rows: list[dict[str, Any]] = await Article.raw(sql, match, limit)
     else:
-        rows = await Article.raw(sql, text, text, limit)  # the query names the text twice
-    return [r["id"] for r in rows]
+        rows = await Article.raw(sql, *[text] * _PG_TEXTS, limit)
+    return rows
 
 
-async def search(actor: Actor, text: str, *, any_word: bool = False) -> list[ArticleOut]:
+def _hit(r: dict[str, Any]) -> ArticleHit:
+    tags = r["tags"]
+    return ArticleHit(
+        id=r["id"],
+        title=r["title"],
+        summary=r["summary"],
+        tags=list(json.loads(tags) if isinstance(tags, str) else tags or []),
+        public=bool(r["public"]),
+        author=UserRef(r["author_id"], r["author_name"]) if r["author_id"] else None,
+        created_at=db.stored_datetime(r["created_at"]),
+        updated_at=db.stored_datetime(r["updated_at"]),
+    )
+
+
+async def search(actor: Actor, text: str, *, any_word: bool = False) -> list[ArticleHit]:
+    """GET /api/kb/search (every word) and /api/kb/suggest (any word, at most five)."""
     if len(text) > 500:
         raise InvalidInput("kb.search_text_most_characters")
     limit = SUGGEST_LIMIT if any_word else SEARCH_LIMIT
-    ids = await search_ids(text, public_only=actor.is_client_only, any_word=any_word, limit=limit)
-    if not ids:
-        return []
-    rows = await Article.select(*_COLUMNS).where(Article.id.is_in(ids)).output(load_json=True)
-    by_id = {r["id"]: r for r in rows}
-    return [_out(by_id[i]) for i in ids if i in by_id]
+    rows = await search_rows(text, public_only=actor.is_client_only, any_word=any_word, limit=limit)
+    return [_hit(r) for r in rows]
 
 
 # --- articles of a task -----------------------------------------------------------------------

@@ -32,6 +32,8 @@ class Article(Table, tablename="kb_articles"):
     author = ForeignKey(User, null=True, default=None, on_delete=OnDelete.set_null)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # The start of the body as plain text: what a search hit shows instead of the body.
+    summary = Text(default="")
 
 
 class TaskArticle(Table, tablename="kb_task_articles"):

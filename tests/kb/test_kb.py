@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 from naryad_harness import Backend
+from piccolo.querystring import QueryString
+
+from server.kb import service as kb
+from server.kb.markdown import summary
 
 
 async def _people(b: Backend) -> dict[str, Any]:
@@ -142,3 +147,85 @@ async def test_engineers_link_articles_to_tasks(backend: Backend) -> None:
         path, json={"article_id": public["id"]}, headers=p["client"]["headers"]
     )
     assert resp.status_code == 403
+
+
+@pytest.mark.sqlite
+async def test_hits_carry_a_summary_instead_of_the_body(backend: Backend) -> None:
+    """Search and suggestions return hits: the article without body and body_html, with
+    the start of its text (README: the knowledge base); the article itself keeps both."""
+    p = await _people(backend)
+    long_body = "## Шаги\n\n**Перезагрузите** кассу. " + "Проверьте бумагу и ленту. " * 20
+    art = await _article(
+        backend, p["engineer"], title="Касса не печатает чек", body=long_body, public=True
+    )
+    assert art["summary"].startswith("Шаги Перезагрузите кассу. Проверьте бумагу")
+    assert len(art["summary"]) <= 201 and art["summary"].endswith("…")
+    assert "<" not in art["summary"] and "**" not in art["summary"]
+    for path, key, who in (
+        ("search", "q", p["engineer"]),
+        ("search", "q", p["client"]),
+        ("suggest", "title", p["client"]),
+    ):
+        resp = await backend.http.get(
+            f"/api/kb/{path}", params={key: "касса чек"}, headers=who["headers"]
+        )
+        assert resp.status_code == 200, resp.text
+        [hit] = resp.json()["items"]
+        assert "body" not in hit and "body_html" not in hit
+        assert hit == {
+            "id": art["id"],
+            "title": "Касса не печатает чек",
+            "summary": art["summary"],
+            "tags": [],
+            "public": True,
+            "author": art["author"],
+            "created_at": art["created_at"],
+            "updated_at": art["updated_at"],
+        }
+    resp = await backend.http.patch(
+        f"/api/kb/articles/{art['id']}",
+        json={"body": "Коротко: *замените* ленту."},
+        headers=p["engineer"]["headers"],
+    )
+    assert resp.json()["summary"] == "Коротко: замените ленту."
+
+
+def test_a_summary_ends_on_a_whole_word() -> None:
+    assert summary("  два   слова ") == "два слова"
+    text = "слово " * 50
+    cut = summary(text, 20)
+    assert cut == "слово слово слово…"
+    assert summary("а" * 300, 10) == "а" * 10 + "…"
+
+
+async def test_postgres_search_uses_the_gin_index_without_a_pending_list(
+    backend: Backend,
+) -> None:
+    """Over a few thousand articles the planner answers every search query through the
+    GIN index on the stored tsvector, and the index takes new entries directly
+    (fastupdate off: no pending list that every search would read)."""
+    conn = await asyncpg.connect(backend.url)
+    try:
+        options = await conn.fetchval(
+            "SELECT reloptions FROM pg_class WHERE relname = 'kb_articles_search'"
+        )
+        assert options == ["fastupdate=off"]
+        await conn.execute(
+            "INSERT INTO kb_articles (title, search_text, public) "
+            "SELECT CASE WHEN g % 30 = 0 THEN 'Касса ' ELSE 'Принтер ' END || g, "
+            "'проверьте питание и кабели ' || g, g % 4 <> 0 FROM generate_series(1, 3000) g"
+        )
+        await conn.execute("ANALYZE kb_articles")
+        for public_only in (False, True):
+            for any_word in (False, True):
+                sql = kb.search_sql(False, public_only=public_only, any_word=any_word)
+                compiled, args = QueryString(sql, *["кассы"] * 4, 20).compile_string(
+                    engine_type="postgres"
+                )
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {compiled}", *args))
+                assert "Bitmap Index Scan on kb_articles_search" in plan, plan
+                assert "Seq Scan" not in plan, plan
+        found = await conn.fetch(compiled, *args)
+        assert len(found) == 20 and all(r["title"].startswith("Касса ") for r in found)
+    finally:
+        await conn.close()
