@@ -18,9 +18,9 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-log = logging.getLogger(__name__)
+from printing.paths import PACKAGE_ROOT as PACKAGE_ROOT
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 # Bigger than any signature or QR code we embed, small enough not to matter for memory.
 MAX_DATA_URL_BYTES = 4_000_000
 

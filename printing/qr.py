@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import qrcode
-import qrcode.constants
-
 from printing.png import GRAY, encode_png
 
 # Pixels per QR module. The form shows the code 20 mm wide with image-rendering: pixelated,
@@ -22,6 +19,9 @@ def qr_png(data: str) -> bytes:
     A PNG of the module grid rather than qrcode's SVG: the SVG is one path command per module,
     and WeasyPrint took ~25 ms per form to parse it; the PNG costs nothing to draw.
     """
+    import qrcode  # with the first form, not with the server
+    import qrcode.constants
+
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=1)
     code.add_data(data)
     code.make(fit=True)

@@ -17,23 +17,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import jinja2
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
 
 from printing.documents import Language, TaskDocument
-from printing.fetcher import PACKAGE_ROOT, BundledOnlyFetcher
 from printing.labels import LABELS
+from printing.paths import PACKAGE_ROOT
 from printing.qr import qr_png
 from printing.totals import Pricing, price_lines
+
+if TYPE_CHECKING:
+    # WeasyPrint (with cffi, Pango and fontTools) takes ~0.3 s and ~27 MB to import: the
+    # first render loads it (see _ThreadResources), not the server's start.
+    from weasyprint import CSS
+
+    from printing.fetcher import BundledOnlyFetcher
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +58,26 @@ class RenderTimeout(Exception):
     """The render did not finish within its time limit."""
 
 
-def _harfbuzz_subset_available() -> bool:
+@functools.cache
+def harfbuzz_subset_available() -> bool:
+    """Without libharfbuzz-subset (Debian: libharfbuzz-subset0) WeasyPrint subsets fonts with
+    fontTools, which is several times slower and stamps the current time into each embedded
+    font, so identical documents would no longer give identical bytes. Loads WeasyPrint."""
     try:
         from weasyprint.text.ffi import harfbuzz_subset
     except ImportError:  # a WeasyPrint that moved its internals: assume the fallback
         return False
-    return harfbuzz_subset is not None
+    available = harfbuzz_subset is not None
+    if not available:
+        log.warning("libharfbuzz-subset is missing: print forms are slower and not reproducible")
+    return available
 
 
-# Without libharfbuzz-subset (Debian: libharfbuzz-subset0) WeasyPrint subsets fonts with
-# fontTools, which is several times slower and stamps the current time into each embedded
-# font, so identical documents would no longer give identical bytes.
-HARFBUZZ_SUBSET_AVAILABLE: Final = _harfbuzz_subset_available()
-if not HARFBUZZ_SUBSET_AVAILABLE:
-    log.warning("libharfbuzz-subset is missing: print forms are slower and not reproducible")
+def __getattr__(name: str) -> Any:
+    # HARFBUZZ_SUBSET_AVAILABLE is asked for when needed: answering it loads WeasyPrint.
+    if name == "HARFBUZZ_SUBSET_AVAILABLE":
+        return harfbuzz_subset_available()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -203,6 +215,12 @@ class _ThreadResources:
     """
 
     def __init__(self) -> None:
+        from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+
+        from printing.fetcher import BundledOnlyFetcher
+
+        harfbuzz_subset_available()  # logs once if fonts will be subset the slow way
         self.font_config = FontConfiguration()
         self.fetcher = BundledOnlyFetcher()
         self._base = CSS(
@@ -213,6 +231,8 @@ class _ThreadResources:
     def stylesheets(self, lang: Language) -> list[CSS]:
         sheets = self._by_language.get(lang)
         if sheets is None:
+            from weasyprint import CSS
+
             page_css = CSS(
                 string=_page_footer_css(lang),
                 url_fetcher=self.fetcher,
@@ -300,7 +320,11 @@ async def render_async(
 
 def _render_pdf(kind: Kind, doc: TaskDocument, url_fetcher: BundledOnlyFetcher | None) -> bytes:
     html = build_html(kind, doc)
-    resources = _resources()
+    resources = _resources()  # loads WeasyPrint on the first render in this process
+    from weasyprint import HTML
+
+    from printing.fetcher import BundledOnlyFetcher
+
     pdf = HTML(
         string=html,
         # Relative URLs in a template resolve inside the package; the fetcher refuses the rest.

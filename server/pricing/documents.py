@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from functools import cache
+from importlib.metadata import version as distribution_version
 from typing import Any, Final, get_args
 
 import msgspec
-import weasyprint
 
 from printing.documents import (
     ChecklistLine,
@@ -36,7 +36,7 @@ from printing.documents import (
     SpecLine,
     TaskDocument,
 )
-from printing.fetcher import PACKAGE_ROOT
+from printing.paths import PACKAGE_ROOT
 from printing.render import KINDS, Kind, RenderTimeout, render_async
 from server.clients.tables import Contact, Counterparty
 from server.lib import clock
@@ -213,7 +213,9 @@ def _printed(value: Any) -> str:
 def renderer_fingerprint() -> str:
     """A hash of what turns data into PDF bytes: printing/'s code, templates and fonts, and
     WeasyPrint's version. A new release of any of them renders stored documents afresh."""
-    digest = hashlib.sha256(f"weasyprint {weasyprint.__version__}\0".encode())
+    # The installed version, read without importing WeasyPrint (a stored form is served
+    # without loading it).
+    digest = hashlib.sha256(f"weasyprint {distribution_version('weasyprint')}\0".encode())
     for path in sorted(PACKAGE_ROOT.rglob("*")):
         if path.is_file() and path.suffix in {".py", ".html", ".css", ".ttf"}:
             digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0")
