@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             request_log_middleware,
             boundary_middleware,
+            db.request_connection_middleware,
             DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS),
             json_body_middleware,
         ],

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import datetime as dt
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
 
 from server.lib.logs import get_logger
 from server.settings import SettingsError
@@ -22,13 +24,142 @@ log = get_logger("naryad.db")
 
 SQLITE_BUSY_TIMEOUT_S = 30
 # Piccolo's joins are LEFT JOINs that follow foreign keys out of the table being
-# selected, so the order they are written in is already the good plan. Letting the
-# planner search join orders cost ~20 ms per task-list query (9 tables) against 0.5 ms
-# of execution; join_collapse_limit=1 keeps the written order. With planning that cheap,
-# always plan for the actual values: after five runs PostgreSQL would otherwise switch the
-# prepared list query to a generic plan that cannot see the small LIMIT or the selective
-# status values, and takes ~50 ms instead of ~1 ms (bench/README.md).
-POSTGRES_SESSION = {"join_collapse_limit": "1", "plan_cache_mode": "force_custom_plan"}
+# selected, so the order they are written in is already the good plan; letting the planner
+# search join orders cost ~20 ms per 9-table task query. join_collapse_limit=1 keeps the
+# written order. Plans are left to PostgreSQL's plan cache (generic after five runs): the
+# task lists read index-ordered slices with literal LIMITs (tasks.service.TaskQuery.page_sql)
+# whose generic plan is the custom one, and planning every call cost 2.3 of the 3.4 ms of the
+# engineer's list (bench/README.md, "The engineer's list").
+POSTGRES_SESSION = {"join_collapse_limit": "1"}
+
+
+# --- one connection per request ---------------------------------------------------------
+#
+# Piccolo takes a pool connection for every query outside a transaction. A request that
+# authenticates (one query) and lists (another) would acquire and release twice. Inside
+# `request_connection()` the first query acquires a connection and every later query and
+# transaction of the same asyncio task reuses it; it goes back to the pool when the request
+# ends. Tasks spawned from the request (after-commit kicks, gather) see the lease but are
+# other tasks: they use the pool as before, so one connection never runs two queries at once.
+
+
+class _Lease:
+    __slots__ = ("connection", "owner")
+
+    def __init__(self, owner: asyncio.Task[Any] | None) -> None:
+        self.owner = owner
+        self.connection: Any = None
+
+
+_lease: contextvars.ContextVar[_Lease | None] = contextvars.ContextVar(
+    "naryad_request_connection", default=None
+)
+
+
+def _own_lease() -> _Lease | None:
+    lease = _lease.get()
+    if lease is None or lease.owner is not asyncio.current_task():
+        return None
+    return lease
+
+
+class _LeasedTransaction(PostgresTransaction):
+    """Piccolo's transaction on the request's connection when there is one."""
+
+    leased = False
+
+    async def get_connection(self) -> Any:
+        lease = _own_lease()
+        pool = self.engine.pool
+        if lease is None or pool is None:
+            return await super().get_connection()  # type: ignore[no-untyped-call]
+        if lease.connection is None:
+            lease.connection = await pool.acquire()
+        self.leased = True
+        return lease.connection
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if not self.leased:
+            return bool(await super().__aexit__(exception_type, exception, traceback))
+        # Piccolo's own exit, except that the connection stays with the request.
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()  # type: ignore[no-untyped-call]
+            elif not self._committed and not self._rolled_back:
+                await self.commit()  # type: ignore[no-untyped-call]
+        finally:
+            self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+
+class NaryadPostgresEngine(PostgresEngine):
+    async def _run_in_pool(self, query: str, args: Any = None) -> Any:
+        lease = _own_lease()
+        if lease is None or self.pool is None:
+            return await super()._run_in_pool(query, args)
+        if lease.connection is None:
+            lease.connection = await self.pool.acquire()
+        return await lease.connection.fetch(query, *(args or []))
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return _LeasedTransaction(engine=self, allow_nested=allow_nested)
+
+
+@contextlib.asynccontextmanager
+async def request_connection() -> AsyncIterator[None]:
+    """Scope one pool connection to the current task (an HTTP request)."""
+    engine = current_engine()
+    if not isinstance(engine, NaryadPostgresEngine) or _lease.get() is not None:
+        yield
+        return
+    lease = _Lease(asyncio.current_task())
+    token = _lease.set(lease)
+    try:
+        yield
+    finally:
+        _lease.reset(token)
+        if lease.connection is not None and engine.pool is not None:
+            await engine.pool.release(lease.connection)
+
+
+async def fetch_rows(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
+    """A raw SELECT (Piccolo's `{}` placeholders) for hot reads. On PostgreSQL it returns
+    asyncpg's records as they are — on the unit of work's connection, else the request's —
+    instead of copying every row into a dict as `Table.raw` does; on SQLite, dicts."""
+    engine = current_engine()
+    if not isinstance(engine, NaryadPostgresEngine):
+        rows: list[dict[str, Any]] = await engine.run_querystring(QueryString(sql, *args))
+        return rows
+    compiled, values = QueryString(sql, *args).compile_string(engine_type="postgres")
+    transaction = engine.current_transaction.get()
+    if transaction is not None:
+        records: Sequence[Mapping[str, Any]] = await transaction.connection.fetch(compiled, *values)
+        return records
+    return cast(Sequence[Mapping[str, Any]], await engine._run_in_pool(compiled, values))
+
+
+def request_connection_middleware(app: Any) -> Any:
+    """ASGI middleware: every HTTP request runs inside `request_connection()`."""
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        async with request_connection():
+            await app(scope, receive, send)
+
+    return middleware
+
+
+async def _keep_session(_connection: Any) -> None:
+    """The pool's reset on release. asyncpg rolls back an open transaction before this;
+    its default reset then sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL` — one more round trip per query. Naryad keeps no session state (its advisory locks
+    are transaction-scoped, it never LISTENs or SETs outside SET LOCAL), so there is
+    nothing to reset."""
 
 
 def engine_from_url(url: str) -> Engine[Any]:
@@ -42,7 +173,7 @@ def engine_from_url(url: str) -> Engine[Any]:
             raise SettingsError("NARYAD_DATABASE_URL: sqlite URL needs a file path")
         return SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT_S)
     if parts.scheme in {"postgresql", "postgres"}:
-        return PostgresEngine(config={"dsn": url, "server_settings": POSTGRES_SESSION})
+        return NaryadPostgresEngine(config={"dsn": url, "server_settings": POSTGRES_SESSION})
     raise SettingsError(
         f"NARYAD_DATABASE_URL: unsupported scheme {parts.scheme!r}; use sqlite:/// or postgresql://"
     )
@@ -179,7 +310,7 @@ async def transaction() -> AsyncIterator[None]:
 @contextlib.asynccontextmanager
 async def connection_pool(engine: Engine[Any], max_size: int = 10) -> AsyncIterator[None]:
     if isinstance(engine, PostgresEngine) and engine.pool is None:
-        await engine.start_connection_pool(min_size=1, max_size=max_size)
+        await engine.start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
         try:
             yield
         finally:
