@@ -54,6 +54,8 @@ class _Manager(MigrationManager):
         db = engine_finder()
         assert db is not None
         sqlite = isinstance(db, SQLiteEngine)
+        # the engine of this run: a process may migrate more than one database
+        Article._meta.db = db
         async with db.transaction():
             if backwards and not self.preview and not sqlite:
                 for statement in POSTGRES_BACKWARDS:
