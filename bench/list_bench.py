@@ -1,0 +1,307 @@
+"""The task lists against their cost floor (issue 21, target 1).
+
+    .venv/bin/python bench/list_bench.py [--sizes 10000,100000,1000000] [--rounds 3]
+        [--seconds 10] [--warmup 2] [--connections 10] [--lists mine,status,group,counterparty,q]
+        [--root DIR] [--keep-db]
+
+It makes a PostgreSQL database of its own next to NARYAD_TEST_DATABASE_URL, migrates it with
+the `naryad` command of the tree at --root (default: this one; `git archive` an older commit
+to measure it), creates the office user and 20 engineers (SQL) and 200 counterparties
+(through the API, so titles name them), then for each size grows the tasks to that size
+(bench/seed_tasks.py: SQL, ~10 % new, 30 % in work, 60 % closed, events and watchers) and
+measures, with wrk on CPU 1 and the server alone on CPU 0:
+
+  mine          GET /api/tasks?queue=mine          the engineer's first screen
+  status        GET /api/tasks?status=new          the office's lists...
+  group         GET /api/tasks?group=<id>
+  counterparty  GET /api/tasks?counterparty=<id>
+  q             GET /api/tasks?q=касса             (~5 % of titles)
+
+on Naryad (`naryad serve`, one process, a bearer token) and on the floor,
+bench/baseline_app.py (uvicorn, bare Litestar + asyncpg, index-ordered SQL, no auth), one
+server at a time, rounds interleaved (floor, naryad, floor, naryad, ...). Before the first
+round it checks that both answer the same page (same ids, same fields, same values).
+It prints req/s, p50 and p99 (medians over the rounds), naryad/floor ratios, and how
+Naryad's p99 grows from 100k to 1M tasks (target <= 1.2).
+
+The floor's indexes (baseline_app.FLOOR_INDEXES) that the migrated schema lacks are made
+here, and named in the output: both servers then run on the same indexes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from argon2 import PasswordHasher
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import seed_tasks  # noqa: E402
+from bench.baseline_app import FLOOR_INDEXES  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Wrk,
+    create_database,
+    drop_database,
+    floor_server,
+    free_port,
+    loadavg,
+    log,
+    login,
+    migrate,
+    naryad_server,
+    wrk,
+)
+
+LISTS = ["mine", "status", "group", "counterparty", "q"]
+
+
+async def missing_indexes(conn: asyncpg.Connection) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The floor's indexes for which the table has no plain index with those leading columns."""
+    have: set[tuple[str, tuple[str, ...]]] = set()
+    for r in await conn.fetch(
+        """SELECT c.relname AS tbl, i.indpred IS NULL AS plain,
+            array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+                  ORDER BY k.o) AS cols
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+        WHERE c.relname IN ('tasks')"""
+    ):
+        if r["plain"]:
+            for n in range(1, len(r["cols"]) + 1):
+                have.add((r["tbl"], tuple(r["cols"][:n])))
+    return [ix for ix in FLOOR_INDEXES if (ix[1], ix[2]) not in have]
+
+
+async def add_indexes(conn: asyncpg.Connection) -> list[str]:
+    made = []
+    for name, table, cols in await missing_indexes(conn):
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        await conn.execute(f"CREATE INDEX {name} ON {table} ({quoted})")
+        made.append(f"{name} ON {table} ({', '.join(cols)})")
+    return made
+
+
+async def make_counterparties(base: str, token: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as c:
+        for i in range(1, seed_tasks.COUNTERPARTIES + 1):
+            resp = await c.post(
+                "/api/counterparties", json={"name": seed_tasks.counterparty_name(i)}
+            )
+            assert resp.status_code == 201, resp.text
+
+
+class Setup:
+    """The database, its people and their tokens, ready for tasks to be grown."""
+
+    def __init__(self, root: Path, dsn: str) -> None:
+        self.root, self.dsn = root, dsn
+        self.tokens: dict[str, str] = {}
+        self.people: seed_tasks.People
+
+    async def prepare(self) -> list[str]:
+        migrate(self.root, self.dsn)
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await seed_tasks.seed_users(conn, PasswordHasher().hash(seed_tasks.PASSWORD))
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            with naryad_server(self.root, self.dsn, port):
+                for who in ("office", *(f"eng{i}" for i in range(seed_tasks.ENGINEERS))):
+                    self.tokens[who] = await login(base, who, seed_tasks.PASSWORD)
+                await make_counterparties(base, self.tokens["office"])
+            await seed_tasks.seed_places(conn)
+            self.people = await seed_tasks.people(conn)
+            return await add_indexes(conn)
+        finally:
+            await conn.close()
+
+    async def grow(self, n_before: int, n_after: int) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await seed_tasks.grow(conn, n_before, n_after)
+        finally:
+            await conn.close()
+
+
+def cases(setup: Setup) -> dict[str, tuple[str, str, str]]:
+    """list -> (naryad path, who asks, floor path)."""
+    p = setup.people
+    eng = p.engineer_ids[0]
+    group = p.group_ids[2]
+    cp = p.counterparty_ids[29]  # ~0.6 % of the tasks
+    q = urllib.parse.quote(seed_tasks.Q_WORD)
+    office = p.office_id
+    return {
+        "mine": ("/api/tasks?queue=mine", "eng0", f"/tasks?user={eng}&queue=mine"),
+        "status": ("/api/tasks?status=new", "office", f"/tasks?user={office}&status=new"),
+        "group": (f"/api/tasks?group={group}", "office", f"/tasks?user={office}&group={group}"),
+        "counterparty": (
+            f"/api/tasks?counterparty={cp}",
+            "office",
+            f"/tasks?user={office}&counterparty={cp}",
+        ),
+        "q": (f"/api/tasks?q={q}", "office", f"/tasks?user={office}&q={q}"),
+    }
+
+
+def compare(name: str, naryad: dict[str, Any], floor: dict[str, Any]) -> str:
+    """'' when the pages agree; otherwise what differs (fatal for ids and values)."""
+    n_ids = [t["id"] for t in naryad["items"]]
+    f_ids = [t["id"] for t in floor["items"]]
+    if n_ids != f_ids or naryad["next_cursor"] != floor["next_cursor"]:
+        raise SystemExit(
+            f"{name}: naryad and the floor return different pages:\n"
+            f"  naryad {n_ids[:8]}... next {naryad['next_cursor']}\n"
+            f"  floor  {f_ids[:8]}... next {floor['next_cursor']}"
+        )
+    if len(n_ids) < 50:
+        raise SystemExit(f"{name}: only {len(n_ids)} rows; the benchmark needs a full page")
+    notes = set()
+    for a, b in zip(naryad["items"], floor["items"], strict=True):
+        for key in a.keys() | b.keys():
+            if key not in a or key not in b:
+                notes.add(f"{key} only in {'naryad' if key in a else 'the floor'}")
+            elif a[key] != b[key]:
+                raise SystemExit(
+                    f"{name}: task {a['id']} differs in {key!r}: naryad {a[key]!r}, "
+                    f"floor {b[key]!r}"
+                )
+    return "; ".join(sorted(notes))
+
+
+async def fetch_pages(base: str, paths: dict[str, tuple[str, dict[str, str]]]) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        out = {}
+        for name, (path, headers) in paths.items():
+            resp = await c.get(path, headers=headers)
+            assert resp.status_code == 200, (path, resp.status_code, resp.text[:500])
+            out[name] = resp.json()
+        return out
+
+
+def fmt(w: Wrk) -> str:
+    return f"{w.rps:8.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:6.2f} ms"
+
+
+async def measure_size(
+    setup: Setup, size: int, args: argparse.Namespace
+) -> dict[str, dict[str, Wrk]]:
+    """{list: {"floor": median Wrk, "naryad": median Wrk}} for the data as it is now."""
+    wanted = cases(setup)
+    lists = [name for name in args.lists if name in wanted]
+    runs: dict[str, dict[str, list[Wrk]]] = {n: {"floor": [], "naryad": []} for n in lists}
+    auth = {who: {"Authorization": f"Bearer {tok}"} for who, tok in setup.tokens.items()}
+    log(f"\n== {size} tasks: load average {loadavg()} ==")
+    pages: dict[str, dict[str, Any]] = {}
+    for r in range(args.rounds):
+        for side in ("floor", "naryad"):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            running = (
+                floor_server(setup.dsn, port)
+                if side == "floor"
+                else naryad_server(setup.root, setup.dsn, port)
+            )
+            with running:
+                paths = {
+                    n: (wanted[n][2], {}) if side == "floor" else (wanted[n][0], auth[wanted[n][1]])
+                    for n in lists
+                }
+                if r == 0:
+                    pages[side] = await fetch_pages(base, paths)
+                for name in lists:
+                    path, headers = paths[name]
+                    url, conns = base + path, args.connections
+                    wrk(url, seconds=args.warmup, connections=conns, headers=headers)
+                    w = wrk(url, seconds=args.seconds, connections=conns, headers=headers)
+                    if w.errors:
+                        raise SystemExit(f"{side} {name}: {w.errors} errors in {w.requests}")
+                    runs[name][side].append(w)
+                    log(f"  round {r + 1} {name:12} {side:6} {fmt(w)}")
+        if r == 0:
+            for name in lists:
+                note = compare(name, pages["naryad"][name], pages["floor"][name])
+                log(f"  {name}: same page from both" + (f" ({note})" if note else ""))
+    result = {n: {side: Wrk.median(runs[n][side]) for side in ("floor", "naryad")} for n in lists}
+    log(f"-- {size} tasks, medians of {args.rounds} rounds (load average {loadavg()}) --")
+    log(f"  {'list':12} {'side':6} {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}   naryad/floor")
+    for name, sides in result.items():
+        f, n = sides["floor"], sides["naryad"]
+        log(f"  {name:12} floor  {f.rps:8.0f}  {f.p50_ms:7.2f}  {f.p99_ms:7.2f}")
+        log(
+            f"  {'':12} naryad {n.rps:8.0f}  {n.p50_ms:7.2f}  {n.p99_ms:7.2f}   "
+            f"req/s {n.rps / f.rps:.2f}, p99 {n.p99_ms / f.p99_ms:.2f}x"
+        )
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--lists", default=",".join(LISTS))
+    parser.add_argument("--root", type=Path, default=ROOT, help="the Naryad tree to measure")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for a look")
+    args = parser.parse_args()
+    args.lists = [x for x in args.lists.split(",") if x]
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    root = args.root.resolve()
+
+    name, dsn = await create_database("naryad_listbench")
+    try:
+        log(f"==> {name}; naryad from {root}; load average {loadavg()}")
+        setup = Setup(root, dsn)
+        made = await setup.prepare()
+        log(
+            "==> indexes the floor reads that the migrations lack, made here: "
+            + (", ".join(made) if made else "none")
+        )
+        results: dict[int, dict[str, dict[str, Wrk]]] = {}
+        n = 0
+        for size in sizes:
+            log(f"==> growing to {size} tasks")
+            await setup.grow(n, size)
+            n = size
+            results[size] = await measure_size(setup, size, args)
+        log("\n== summary: naryad / floor (req/s ratio; p99 ratio) ==")
+        log(f"  {'list':12} " + "  ".join(f"{s:>17}" for s in sizes))
+        for lst in args.lists:
+            cells = []
+            for s in sizes:
+                f, nr = results[s][lst]["floor"], results[s][lst]["naryad"]
+                cells.append(f"{nr.rps / f.rps:5.2f}; {nr.p99_ms / f.p99_ms:5.2f}x".rjust(17))
+            log(f"  {lst:12} " + "  ".join(cells))
+        big = [s for s in sizes if s >= 100_000]
+        if len(big) >= 2:
+            lo, hi = big[0], big[-1]
+            log(f"\n== flatness: p99 at {hi} / p99 at {lo} (target <= 1.2 for naryad) ==")
+            for lst in args.lists:
+                ratios = {
+                    side: results[hi][lst][side].p99_ms / results[lo][lst][side].p99_ms
+                    for side in ("naryad", "floor")
+                }
+                log(f"  {lst:12} naryad {ratios['naryad']:5.2f}   floor {ratios['floor']:5.2f}")
+        log(f"\nload average at the end: {loadavg()}")
+    finally:
+        if args.keep_db:
+            log(f"database kept: {dsn}")
+        else:
+            await drop_database(name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
