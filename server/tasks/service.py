@@ -6,6 +6,7 @@ Every write here runs in one transaction and records what it did in task_events.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -97,11 +98,32 @@ async def list_templates() -> list[TemplateOut]:
     return [template_out(r) for r in rows]
 
 
+# Every create reads its template by code: written SQL, not Piccolo's query building.
+_TEMPLATE_BY_CODE = (
+    "SELECT id, code, name, default_group, channels, counterparty_in_title, requires_check, "
+    "requires_completed_works, allows_completed_on_creation, creator_is_default_assignee, "
+    "has_departure FROM task_templates WHERE code = {}"
+)
+_TEMPLATE_FLAGS = (
+    "counterparty_in_title",
+    "requires_check",
+    "requires_completed_works",
+    "allows_completed_on_creation",
+    "creator_is_default_assignee",
+    "has_departure",
+)
+
+
 async def get_template(code: str) -> TemplateOut:
-    row = await Template.select().where(Template.code == code).first().output(load_json=True)
-    if row is None:
+    rows = await db.fetch_rows(_TEMPLATE_BY_CODE, code)
+    if not rows:
         codes = ", ".join(t.code for t in await list_templates())
         raise RuleViolation("r1.template_unknown", code=code, codes=codes, rule="R1")
+    row = dict(rows[0])
+    if isinstance(row["channels"], str):  # json arrives as text from raw SQL
+        row["channels"] = json.loads(row["channels"])
+    for flag in _TEMPLATE_FLAGS:  # SQLite's raw rows carry booleans as 0/1
+        row[flag] = bool(row[flag])
     return template_out(row)
 
 
@@ -390,58 +412,48 @@ async def create_task(
             )
         if parent_task_id is not None and not await Task.exists().where(Task.id == parent_task_id):
             raise InvalidInput("task.parent_task_no_such", parent_task_id=parent_task_id)
-        task = Task(
-            template=template.id,
-            title=title,
-            title_search=title.lower(),
-            description=data.description.strip(),
-            status=placement.status,
-            counterparty=counterparty_id,
-            site=data.site_id,
-            group=placement.group_id,
-            assignee=placement.assignee_id,
-            requester_user=None if data.requester_contact_id or actor is None else actor.id,
-            requester_contact=data.requester_contact_id,
-            created_by=actor.id if actor else None,
-            channel=channel,
-            completed_works=data.completed_works.strip(),
-            priority=data.priority,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            status_changed_at=now,
-            accepted_at=placement.accepted_at,
-            completed_at=placement.completed_at,
-            parent_task=parent_task_id,
-            **{f: getattr(template, f) for f in WORKFLOW_FLAGS},
-        )
-        await task.save()
-        # The human number is the row id: unique, increasing, and free of races.
-        await Task.update({Task.number: task.id}).where(Task.id == task.id)
         actor_id = actor.id if actor else None
-        await record_event(
-            task.id,
-            actor_id,
-            "created",
-            channel,
-            {
-                "template": template.code,
-                "title": title,
-                "status": placement.status,
-                "group_id": placement.group_id,
-                "assignee_id": placement.assignee_id,
-                "counterparty_id": counterparty_id,
-                "counterparty_found_by": counterparty_found_by,
-                "site_id": data.site_id,
-                "priority": data.priority,
-                "parent_task_id": parent_task_id,
-            },
-            internal=False,
-            at=now,
-        )
+        row: dict[str, Any] = {
+            "template": template.id,
+            "title": title,
+            "title_search": title.lower(),
+            "description": data.description.strip(),
+            "status": placement.status,
+            "counterparty": counterparty_id,
+            "site": data.site_id,
+            "group": placement.group_id,
+            "assignee": placement.assignee_id,
+            "requester_user": None if data.requester_contact_id or actor is None else actor.id,
+            "requester_contact": data.requester_contact_id,
+            "created_by": actor_id,
+            "channel": channel,
+            "completed_works": data.completed_works.strip(),
+            "priority": data.priority,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "status_changed_at": now,
+            "accepted_at": placement.accepted_at,
+            "completed_at": placement.completed_at,
+            "parent_task": parent_task_id,
+            **{f: getattr(template, f) for f in WORKFLOW_FLAGS},
+        }
+        created = {
+            "template": template.code,
+            "title": title,
+            "status": placement.status,
+            "group_id": placement.group_id,
+            "assignee_id": placement.assignee_id,
+            "counterparty_id": counterparty_id,
+            "counterparty_found_by": counterparty_found_by,
+            "site_id": data.site_id,
+            "priority": data.priority,
+            "parent_task_id": parent_task_id,
+        }
+        task_id = await _insert_task(row, actor_id, channel, created, now)
         await events.emit(
             TaskCreated(
-                task_id=task.id,
+                task_id=task_id,
                 actor_id=actor_id,
                 channel=channel,
                 template_id=template.id,
@@ -454,9 +466,63 @@ async def create_task(
                 data=event_data or {},
             )
         )
-        if actor is None:
-            return await get_task_unchecked(task.id)
-        return await get_task(actor, task.id)
+        return await _read_created(actor, task_id)
+
+
+# The task, its number and its `created` event (R12) in one statement on PostgreSQL. The
+# human number is the row id: unique, increasing and free of races, so the id is drawn
+# from the sequence first and written to both columns. Columns not named take their
+# defaults, the same as the ORM's (NULL, false, 0).
+_INSERT_CREATED = """
+WITH new AS (SELECT nextval(pg_get_serial_sequence('tasks', 'id'))::integer AS id),
+t AS (
+    INSERT INTO tasks (id, number, {columns})
+    VALUES ((SELECT id FROM new), (SELECT id FROM new), {values})
+    RETURNING id
+)
+INSERT INTO task_events (task, at, actor, kind, data, channel, internal)
+SELECT t.id, {{}}::timestamptz, {{}}::integer, 'created', {{}}::json, {{}}::varchar, false
+FROM t
+RETURNING task
+"""
+
+
+async def _insert_task(
+    row: dict[str, Any],
+    actor_id: int | None,
+    channel: str,
+    created: dict[str, Any],
+    now: dt.datetime,
+) -> int:
+    """Write the new task (`row`: column -> value) with its number and `created` event;
+    returns its id. Call inside the creating transaction."""
+    if db.is_sqlite():
+        task = Task(**row)
+        await task.save()
+        await Task.update({Task.number: task.id}).where(Task.id == task.id)
+        await record_event(task.id, actor_id, "created", channel, created, internal=False, at=now)
+        return int(task.id)
+    columns = ", ".join(f'"{name}"' for name in row)
+    sql = _INSERT_CREATED.format(columns=columns, values=", ".join("{}" for _ in row))
+    event = msgspec.json.encode(created).decode()
+    rows = await db.fetch_rows(sql, *row.values(), now, actor_id, event, channel)
+    return int(rows[0]["task"])
+
+
+async def _read_created(actor: Actor | None, task_id: int) -> TaskOut:
+    """The new task as get_task answers it (visibility included), after what the
+    TaskCreated subscribers wrote. A task created a moment ago has no watchers (only
+    editing adds them) and no follow-ups (a follow-up names an existing task as its
+    parent), so those two reads of a single-task read are left out."""
+    query = TaskQuery().where("t.id = {}", task_id)
+    if actor is not None:
+        query = _restrict_to_visible(query, actor)
+    rows = await query.fetch()
+    if not rows:
+        raise NotFound("task.not_found", task_id=task_id)
+    task = _task_out(_typed(rows[0]), actor)
+    await extensions.fill_single_read(task)  # equipment, contract, rating (other domains)
+    return task
 
 
 async def record_event(
@@ -787,6 +853,18 @@ async def open_tasks_of(actor: Actor, user_id: int) -> list[TaskOut]:
     return [_task_out(_typed(r), actor) for r in await query.fetch("ORDER BY t.id")]
 
 
+def overdue_sql(now: dt.datetime) -> tuple[str, list[Any]]:
+    """The SQL twin of statuses.is_overdue over `t`: open, not paused, past a due time."""
+    stopped = sorted({*CLOSED, *PAUSING})
+    marks = ", ".join("{}" for _ in stopped)
+    now = now.astimezone(dt.UTC)
+    return (
+        f"(t.status NOT IN ({marks}) AND ((t.due_reaction_at < {{}} AND t.reacted_at IS NULL) "
+        "OR t.due_resolution_at < {}))",
+        [*stopped, now, now],
+    )
+
+
 _CLOSED_SQL = ", ".join(f"'{s.value}'" for s in sorted(CLOSED))
 
 
@@ -852,16 +930,8 @@ async def build_list_query(actor: Actor, f: TaskFilter) -> TaskQuery:
     if f.created_to is not None:
         query.where("t.created_at < {}", f.created_to.astimezone(dt.UTC))
     if f.overdue is not None:
-        # The SQL twin of statuses.is_overdue: open, not paused, past a due time.
-        now = clock.now().astimezone(dt.UTC)
-        late = (
-            "(t.status NOT IN ({}) AND ((t.due_reaction_at < {} AND t.reacted_at IS NULL) "
-            "OR t.due_resolution_at < {}))"
-        )
-        stopped = sorted({*CLOSED, *PAUSING})
-        late = late.replace("NOT IN ({})", f"NOT IN ({', '.join('{}' for _ in stopped)})")
-        late = f"(CASE WHEN {late} THEN 1 ELSE 0 END) = {{}}"
-        query.where(late, *stopped, now, now, int(f.overdue))
+        late, late_args = overdue_sql(clock.now())
+        query.where(f"(CASE WHEN {late} THEN 1 ELSE 0 END) = {{}}", *late_args, int(f.overdue))
     if f.cursor is not None and f.sort == "-id":
         query.where("t.id < {}", f.cursor)
     return query
