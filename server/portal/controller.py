@@ -3,10 +3,8 @@ rating pages of the e-mail links (/rate/…: no login, server-rendered, no scrip
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
-import jinja2
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
@@ -15,17 +13,13 @@ from litestar.params import Body
 from server.lib.actor import Actor
 from server.lib.errors import DomainError, InvalidInput
 from server.lib.guards import ANYONE, PUBLIC
-from server.portal import service
+from server.portal import pages, service
 from server.portal.schemas import RatingIn, SignOffIn, SignOffOut
 from server.tasks import service as tasks
 from server.tasks.schemas import TaskRating, TemplateOut
 from server.tasks.statuses import Channel
 
 PortalRequest = Request[Actor, str, Any]
-_pages = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True,
-)
 
 
 class PortalTemplate(msgspec.Struct):
@@ -82,28 +76,8 @@ class RateForm(msgspec.Struct):
     comment: str = ""
 
 
-_WORDS = {
-    "ru": {
-        "title": "Оценка работы",
-        "thanks": "Спасибо! Ваша оценка: {score} из 5.",
-        "pick": "Оцените работу от 1 (плохо) до 5 (отлично); "
-        "оценку можно изменить в течение 7 дней.",
-        "comment": "Комментарий (необязательно)",
-        "send": "Отправить",
-        "saved": "Спасибо, комментарий сохранён.",
-        "error": "Не получилось",
-    },
-}
-
-
-def _page(status: int, **context: Any) -> Response[str]:
-    words = _WORDS["ru"]
-    html = _pages.get_template("rate.html").render(lang="ru", t=words, **context)
+def _page(status: int, html: str) -> Response[str]:
     return Response(html, status_code=status, media_type="text/html; charset=utf-8")
-
-
-def _error_page(exc: DomainError) -> Response[str]:
-    return _page(exc.status_code, heading=_WORDS["ru"]["error"], message=exc.message("ru"))
 
 
 def _score(raw: str | None) -> int | None:
@@ -115,7 +89,8 @@ def _score(raw: str | None) -> int | None:
 
 
 class RatePagesController(Controller):
-    """The links of the "completed" mail. Errors are pages too (401 forged, 410 expired)."""
+    """The links of the "completed" mail. Errors are pages too (401 forged, 410 expired),
+    all in the reader's language (server/portal/pages.py)."""
 
     path = "/rate/{task_id:int}/{token:str}"
     tags = ["portal"]
@@ -123,9 +98,14 @@ class RatePagesController(Controller):
     opt = PUBLIC
 
     async def _rate(
-        self, task_id: int, token: str, score_raw: str | None, comment: str | None
+        self,
+        request: PortalRequest,
+        task_id: int,
+        token: str,
+        score_raw: str | None,
+        comment: str | None,
     ) -> Response[str]:
-        words = _WORDS["ru"]
+        lang = await pages.language(token, request.headers.get("accept-language"))
         try:
             score = _score(score_raw)
             if score is None:
@@ -134,38 +114,49 @@ class RatePagesController(Controller):
                 current = await service.rating_of(task_id)
                 return _page(
                     200,
-                    heading=words["title"],
-                    task=task,
-                    rate_path=f"/rate/{task_id}/{token}",
-                    score=current.score if current else None,
-                    comment=current.comment if current else "",
+                    pages.render(
+                        lang,
+                        heading=pages.word(lang, "title"),
+                        task=task,
+                        rate_path=f"/rate/{task_id}/{token}",
+                        score=current.score if current else None,
+                        comment=current.comment if current else "",
+                    ),
                 )
             rating = await service.rate_by_link(token, task_id, score, comment)
             task = await tasks.get_task_unchecked(task_id)
         except DomainError as exc:
-            return _error_page(exc)
-        message = words["saved"] if comment else words["thanks"].format(score=rating.score)
+            return _page(exc.status_code, pages.render_error(lang, exc))
+        message = (
+            pages.word(lang, "saved") if comment else pages.word(lang, "thanks", score=rating.score)
+        )
         return _page(
             200,
-            heading=words["title"],
-            message=message,
-            task=task,
-            rate_path=f"/rate/{task_id}/{token}",
-            score=rating.score,
-            comment=rating.comment,
+            pages.render(
+                lang,
+                heading=pages.word(lang, "title"),
+                message=message,
+                task=task,
+                rate_path=f"/rate/{task_id}/{token}",
+                score=rating.score,
+                comment=rating.comment,
+            ),
         )
 
     @get("/", media_type="text/html")
-    async def open_link(self, task_id: int, token: str, score: str | None = None) -> Response[str]:
+    async def open_link(
+        self, request: PortalRequest, task_id: int, token: str, score: str | None = None
+    ) -> Response[str]:
         """One click: `?score=N` rates (again, within 7 days); without it, the choice."""
-        return await self._rate(task_id, token, score, None)
+        return await self._rate(request, task_id, token, score, None)
 
     @post("/", media_type="text/html", status_code=200)
     async def comment(
         self,
+        request: PortalRequest,
         task_id: int,
         token: str,
         data: Annotated[RateForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[str]:
         """The form under the rating: the score again and a comment."""
-        return await self._rate(task_id, token, data.score or None, data.comment.strip())
+        return await self._rate(request, task_id, token, data.score or None, data.comment.strip())

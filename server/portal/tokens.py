@@ -64,6 +64,19 @@ def issue(
     return f"{payload}.{signature}"
 
 
+def genuine_claim(secret: str, token: str) -> RatingClaim | None:
+    """The claim of a token we signed, whatever its task and expiry; None for anything
+    else. For reading who a link was meant for (the page's language), never for rating."""
+    payload, _, signature = token.partition(".")
+    expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
+    if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    try:
+        return _decoder.decode(_unb64(payload))
+    except (ValueError, msgspec.DecodeError):
+        return None
+
+
 def verify(secret: str, token: str, task_id: int, *, now: dt.datetime) -> RatingClaim:
     """The claim of a genuine, unexpired token for `task_id`; else TokenInvalid (401) or
     TokenExpired (410)."""
