@@ -20,7 +20,6 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from openpyxl import load_workbook
 
 from server import db
 from server.assets import service
@@ -80,6 +79,8 @@ def _cell(value: Any) -> Any:
 
 def _table(fmt: str, raw: bytes) -> list[list[Any]]:
     if fmt == "xlsx":
+        from openpyxl import load_workbook  # loaded by the first import, not at start
+
         try:
             book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

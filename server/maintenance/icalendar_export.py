@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from typing import Any
-
-from icalendar import Calendar, Event
+from typing import TYPE_CHECKING, Any
 
 from server.lib.errors import Forbidden
 from server.maintenance import service
 from server.maintenance.schemas import PlanOut
 from server.settings import current as current_settings
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 EVENT_LENGTH = dt.timedelta(hours=1)
 PRODID = "-//Naryad//Planned maintenance//EN"
@@ -52,6 +53,8 @@ async def plans_calendar(
 ) -> bytes:
     start = date_from or service.local_today() - dt.timedelta(days=30)
     end = date_to or start + dt.timedelta(days=365)
+    from icalendar import Calendar  # loaded by the first calendar asked for, not at start
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -72,6 +75,8 @@ async def plans_calendar(
 def _event(
     plan: PlanOut, occurs_on: dt.date, starts_at: dt.datetime, task_id: int | None, stamp: Any
 ) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", f"plan-{plan.id}-{occurs_on:%Y%m%d}@naryad")
     event.add("dtstamp", stamp)

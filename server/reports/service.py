@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from openpyxl import Workbook
 
 from server.lib import clock
 from server.lib.actor import Actor
@@ -413,6 +412,8 @@ async def export_csv(actor: Actor, f: TaskFilter, tz_name: str, lang: str = "ru"
 
 
 async def export_xlsx(actor: Actor, f: TaskFilter, tz_name: str, lang: str = "ru") -> bytes:
+    from openpyxl import Workbook  # loaded by the first export, not at start (~45 ms, 8 MB)
+
     tz = ZoneInfo(tz_name)
     book = Workbook()
     sheet = book.active
