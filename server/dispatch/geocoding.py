@@ -24,10 +24,6 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import msgspec
-from geopy.distance import geodesic
-from geopy.exc import GeopyError
-from geopy.extra.rate_limiter import RateLimiter
-from geopy.geocoders import Nominatim
 
 from server import db
 from server import settings as process_settings
@@ -36,6 +32,7 @@ from server.clients.tables import Site
 from server.dispatch.tables import GeocodeCache
 from server.lib import background, clock
 from server.lib.errors import Conflict, InvalidInput, NotFound
+from server.lib.geo import geodesic
 from server.lib.logs import get_logger
 from server.settings import Settings
 
@@ -89,6 +86,11 @@ class Geocoder:
     spaces them out for the whole process."""
 
     def __init__(self, settings: Settings) -> None:
+        # geopy (with aiohttp and requests) is loaded when a geocoder is configured and first
+        # used, not at start.
+        from geopy.extra.rate_limiter import RateLimiter
+        from geopy.geocoders import Nominatim
+
         assert settings.geocoder_url
         parts = urlsplit(settings.geocoder_url)
         self.nominatim = Nominatim(
@@ -262,6 +264,8 @@ async def geocode_site(site_id: int, *, refresh: bool = False) -> str:
         return MANUAL
     answer = None if refresh else await _cached(query)
     if answer is None:
+        from geopy.exc import GeopyError  # loaded already: `client` is geopy's Nominatim
+
         try:
             answer = await client.lookup(row["address"])
         except GeopyError as exc:

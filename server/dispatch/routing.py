@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from geopy.distance import geodesic
+from server.lib.geo import geodesic
 
 Point = tuple[float, float]
 

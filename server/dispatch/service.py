@@ -12,8 +12,6 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from geopy.distance import geodesic
-
 from server import db
 from server import settings as process_settings
 from server.accounts.tables import Membership, User
@@ -39,6 +37,7 @@ from server.dispatch.tables import EngineerDispatch, EngineerPosition
 from server.lib import clock
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, InvalidInput, NotFound
+from server.lib.geo import geodesic
 from server.tasks.schemas import Ref, UserRef
 from server.tasks.service import get_task, template_as_created, template_out
 from server.tasks.statuses import OPEN_WORK, Status

@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from geopy.distance import geodesic
 
 from server import db
 from server.accounts.tables import User
 from server.lib import clock, events
 from server.lib.actor import Actor
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from server.lib.geo import geodesic
 from server.tasks import extensions, refusals, service
 from server.tasks.events import CommentAdded, TaskTransitioned
 from server.tasks.schemas import CommentOut, TaskOut, TemplateOut
