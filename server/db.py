@@ -18,7 +18,8 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
 from server.lib.logs import get_logger
-from server.settings import SettingsError
+from server.settings import Settings, SettingsError
+from server.settings import current as current_settings
 
 log = get_logger("naryad.db")
 
@@ -173,21 +174,26 @@ def engine_from_url(url: str) -> Engine[Any]:
             raise SettingsError("NARYAD_DATABASE_URL: sqlite URL needs a file path")
         return SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT_S)
     if parts.scheme in {"postgresql", "postgres"}:
-        return NaryadPostgresEngine(config={"dsn": url, "server_settings": POSTGRES_SESSION})
+        # NARYAD_DB_STATEMENT_CACHE=0 behind PgBouncer in transaction mode: asyncpg then
+        # prepares statements unnamed, which PgBouncer before 1.21 can pass on.
+        cache = _process_settings().db_statement_cache
+        return NaryadPostgresEngine(
+            config={"dsn": url, "server_settings": POSTGRES_SESSION, "statement_cache_size": cache}
+        )
     raise SettingsError(
         f"NARYAD_DATABASE_URL: unsupported scheme {parts.scheme!r}; use sqlite:/// or postgresql://"
     )
 
 
 def all_tables() -> list[type]:
+    """Piccolo's migrations table and every table of server/ defined so far (all of them once
+    server.app or server.subscribers is imported). Not read from APP_REGISTRY, which loads
+    piccolo.conf.apps and black (~7 MB, issue 21); a table defined later still finds the
+    engine through PICCOLO_CONF (server.piccolo_conf.DB, set by use_engine)."""
     from piccolo.apps.migrations.tables import Migration
+    from piccolo.table import TABLE_REGISTRY
 
-    from server.piccolo_conf import APP_REGISTRY
-
-    tables: list[type] = [Migration]
-    for app_config in APP_REGISTRY.app_configs.values():
-        tables.extend(app_config.table_classes)
-    return tables
+    return [Migration, *(t for t in TABLE_REGISTRY if t.__module__.startswith("server."))]
 
 
 _engines: dict[str, Engine[Any]] = {}
@@ -307,8 +313,19 @@ async def transaction() -> AsyncIterator[None]:
     await _run_after_commit(unit.after_commit)
 
 
+def _process_settings() -> Settings:
+    """The process's settings; their defaults where a script configured only a database."""
+    try:
+        return current_settings()
+    except RuntimeError:
+        return Settings()
+
+
 @contextlib.asynccontextmanager
-async def connection_pool(engine: Engine[Any], max_size: int = 10) -> AsyncIterator[None]:
+async def connection_pool(engine: Engine[Any], max_size: int | None = None) -> AsyncIterator[None]:
+    """The engine's pool for as long as the block runs: at most `max_size` connections,
+    by default NARYAD_DB_POOL_MAX."""
+    max_size = max_size or _process_settings().db_pool_max
     if isinstance(engine, PostgresEngine) and engine.pool is None:
         await engine.start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
         try:
