@@ -17,7 +17,7 @@ from jobs.documents import render_documents
 from jobs.geocoding import geocode_site, sweep_geocoding
 from jobs.imap import poll_mailboxes
 from jobs.maintenance import sweep_maintenance
-from jobs.notify import deliver_notification, sweep_notifications
+from jobs.notify import deliver_notification
 from jobs.serializer import deserialize, serialize
 from jobs.sla import sweep_sla
 from server import db, subscribers
@@ -36,11 +36,6 @@ RECONNECT_FIRST_S = 1.0
 RECONNECT_MAX_S = 30.0
 
 
-def _sweep_seconds(settings: Settings) -> set[int]:
-    step = max(1, min(60, int(settings.notify_sweep_s)))
-    return set(range(0, 60, step))
-
-
 def build_worker(settings: Settings, *, burst: bool = False, handle_signals: bool = True) -> Worker:
     if not settings.redis_url:
         raise SettingsError("naryad worker needs NARYAD_REDIS_URL (without it jobs run in serve)")
@@ -48,23 +43,23 @@ def build_worker(settings: Settings, *, burst: bool = False, handle_signals: boo
     subscribers.install()
     engine = db.configure_database(settings.database_url)
     dispatcher = ArqDispatcher(settings.redis_url)
-    # Each e-mail in flight holds a connection until the server's 250 (delivery.py): keep
-    # NARYAD_DB_POOL_MAX at least NARYAD_NOTIFY_CONCURRENCY, or deliveries wait on the pool.
+    # The delivering loop claims and marks on two connections of its own (delivery.py);
+    # the pool serves the rest (retries, failures, the other jobs).
     pool_cm = db.connection_pool(engine, max_size=settings.db_pool_max)
 
     async def startup(ctx: dict[str, Any]) -> None:
         await pool_cm.__aenter__()
-        ctx["delivery"] = Delivery(settings)
+        delivery = ctx["delivery"] = Delivery(settings)
         notifications.configure(dispatcher)
         background.configure(dispatcher.enqueue)
-        # A restarted worker does not wait for the next cron tick to pick up what is due.
-        ctx["startup_sweep"] = asyncio.create_task(sweep_notifications(ctx))
+        # The delivering loop: claims due rows in batches from the start (a restarted
+        # worker picks up what is due at once), woken by the jobs commits enqueue.
+        delivery.start_pump()
         log.info("jobs: arq", redis=settings.redis_url, database=engine.engine_type)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if "delivery" not in ctx:
             return  # never started, or already shut down
-        ctx.pop("startup_sweep").cancel()
         await ctx.pop("delivery").close()
         with contextlib.suppress(*REDIS_DOWN):
             await dispatcher.close()
@@ -82,12 +77,6 @@ def build_worker(settings: Settings, *, burst: bool = False, handle_signals: boo
             cron(sweep_maintenance, second={30}, unique=True, run_at_startup=True),
             # every minute: geocoding retries after an outage, kicks lost before the queue
             cron(sweep_geocoding, second={45}, unique=True, run_at_startup=False),
-            cron(
-                sweep_notifications,
-                second=_sweep_seconds(settings),
-                unique=True,
-                run_at_startup=False,
-            ),
         ],
         # arq tries a few times itself; run_worker() retries for as long as it takes.
         redis_settings=_redis_settings(settings.redis_url),

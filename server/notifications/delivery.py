@@ -1,28 +1,52 @@
-"""Sending one outbox row: render its text (ru/en, Jinja2) and hand it to SMTP, the
-Telegram Bot API or a Web Push service. Jobs (jobs/notify.py) call `deliver()`."""
+"""Sending outbox rows: render their text (ru/en, Jinja2) and hand them to SMTP (over a
+small pool of kept connections), the Telegram Bot API or a Web Push service (one keep-alive
+HTTP client per process).
+
+Rows are claimed in batches (service.claim_batch: pending → sending, FOR UPDATE SKIP LOCKED
+on PostgreSQL), sent concurrently, and each is marked sent the moment the other side has
+it (SMTP's 250). Three ways in:
+
+* `pump()` — the worker's loop (jobs/worker.py): claims due rows in batches as long as
+  there are any, feeds them to `notify_concurrency` senders, and marks them sent in
+  batches on a connection of its own; woken by the jobs a commit enqueues, and every
+  NARYAD_NOTIFY_SWEEP_S on its own (retries that came due, rows a killed worker held).
+* `deliver(id)` / `deliver_many(ids)` — the rows a commit has just written, when jobs run
+  in the API process (no Redis).
+* `run_sweep()` — everything due, the in-process twin of the worker's loop.
+
+At-least-once: a worker killed between the server's 250 and the mark leaves the row in
+'sending'; after the lease it is sent again, with the Message-ID it was written with, so
+mail clients and our intake see one message. That window is the time it takes to write
+the mark to PostgreSQL's socket once the 250 is read.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import json
 import time
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiosmtplib
-import httpx
-import jinja2
 
 from server import db
 from server.devmail import service as devmail
-from server.lib import clock
+from server.lib import clock, http_client
 from server.lib.logs import get_logger
-from server.notifications import service
+from server.notifications import mailwriter, service
+from server.notifications.mailwriter import MailParts
+from server.notifications.smtp_pool import SmtpPool
 from server.notifications.tables import PushSubscription
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    import httpx
+    import jinja2
 
 log = get_logger("naryad.notifications.delivery")
 
@@ -30,18 +54,30 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Mail intake cuts a client's reply at this line, dropping the quoted history.
 REPLY_SEPARATOR = "-- Ответьте выше этой строки / Reply above this line --"
 PUSH_TTL_S = 24 * 3600
-# Python 3.11's header folding drops the space between two RFC 2047 encoded words it splits
-# a Cyrillic subject into ("печатает чек" arrives as "печатаетчек"). Headers are therefore
-# not folded (one encoded word; RFC 5322 allows 998 characters) and subjects are capped.
-MAIL_POLICY = email_policy.SMTP.clone(max_line_length=998)
 MAX_SUBJECT = 200
+# Rows one claim takes, per sender (at least MIN_BATCH): enough that claiming costs little
+# per row, few enough that a claimed row does not wait long for its turn.
+BATCH_PER_SENDER = 4
+MIN_BATCH = 20
+# A delivering loop that failed (the database went away) starts again after this, doubling.
+RESTART_FIRST_S = 1.0
+RESTART_MAX_S = 30.0
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=jinja2.select_autoescape(["html.j2"]),
-    keep_trailing_newline=False,
-    undefined=jinja2.ChainableUndefined,
-)
+_jinja: jinja2.Environment | None = None
+
+
+def _env() -> jinja2.Environment:
+    global _jinja
+    if _jinja is None:
+        import jinja2
+
+        _jinja = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=jinja2.select_autoescape(["html.j2"]),
+            keep_trailing_newline=False,
+            undefined=jinja2.ChainableUndefined,
+        )
+    return _jinja
 
 
 class TransientError(Exception):
@@ -60,7 +96,7 @@ class Rendered:
 
 def render(kind: str, language: str, context: dict[str, Any]) -> Rendered:
     language = language if language in ("ru", "en") else "ru"
-    template = _env.get_template(f"{language}/{kind}.j2")
+    template = _env().get_template(f"{language}/{kind}.j2")
     ctx = template.new_context(context)
     subject = "".join(template.blocks["subject"](ctx)).strip()
     body = "".join(template.blocks["body"](ctx)).strip()
@@ -70,12 +106,82 @@ def render(kind: str, language: str, context: dict[str, Any]) -> Rendered:
     return Rendered(subject, body)
 
 
+Mark = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _GroupMarks:
+    """Marks rows sent in batches, on a PostgreSQL connection of its own (group commit).
+
+    The sender that has just read a 250 writes the mark itself, in the same step, when no
+    statement is under way: the window in which a killed worker leaves a sent row unmarked
+    is then the time it takes to write one message to a socket. Marks that arrive while a
+    statement is under way queue, and its writer sends them all in the next statement, so
+    at a thousand mails a second one statement marks a handful. A failed statement is
+    tried again on a new connection (marks are idempotent: they name the claim they end).
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.pending: list[tuple[int, dt.datetime]] = []
+        self.busy = False
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def sent(self, row: dict[str, Any]) -> None:
+        self.pending.append((row["id"], row["claimed_at"]))
+        if not self.busy:
+            await self._write()
+
+    async def _write(self) -> None:
+        self.busy = True
+        self.idle.clear()
+        delay = 0.2
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    await service.mark_sent_many(self.conn, batch)
+                    delay = 0.2
+                except Exception as exc:
+                    self.pending[:0] = batch
+                    log.warning("could not mark notifications sent; trying again", error=repr(exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    with contextlib.suppress(Exception):
+                        await self.conn.close(timeout=1)
+                    with contextlib.suppress(Exception):
+                        self.conn = await service.open_outbox_connection()
+        finally:
+            self.busy = False
+            self.idle.set()
+
+    async def close(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Write what is still queued (for at most `timeout`), then close the connection."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        if self.pending and not self.busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._write(), max(0.1, deadline - loop.time()))
+        if self.pending:
+            log.warning("notifications left unmarked at shutdown", count=len(self.pending))
+        with contextlib.suppress(Exception):
+            await self.conn.close(timeout=2)
+
+
 class Delivery:
-    """What a delivering process holds: settings and one HTTP client, reused."""
+    """What a delivering process holds: settings, the SMTP pool, its delivering loop."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.http = httpx.AsyncClient(timeout=self.send_timeout)
+        self.concurrency = max(1, settings.notify_concurrency)
+        self.batch = max(MIN_BATCH, BATCH_PER_SENDER * self.concurrency)
+        self.smtp = SmtpPool(settings, size=self.concurrency, timeout=self.send_timeout)
+        self._wake: asyncio.Event | None = None
+        self._room: asyncio.Event | None = None
+        self._stopping = False
+        self._pump: asyncio.Task[None] | None = None
 
     @property
     def send_timeout(self) -> float:
@@ -83,8 +189,27 @@ class Delivery:
         # while the first is still sending it.
         return max(1.0, min(30.0, self.settings.notify_lease_s / 3))
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return http_client.shared()
+
     async def close(self) -> None:
-        await self.http.aclose()
+        """Stop the delivering loop (rows it holds but has not started are given back),
+        QUIT the pooled SMTP connections, close the HTTP client."""
+        self._stopping = True
+        if self._pump is not None:
+            self.wake()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._pump), self.send_timeout + 10)
+            except TimeoutError:
+                self._pump.cancel()
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                log.warning("delivery loop failed at shutdown", error=repr(exc))
+            self._pump = None
+        await self.smtp.close()
+        await http_client.close()
 
     def not_configured(self, channel: str) -> str | None:
         """Why this process cannot send on a channel at all, or None if it can. Such rows
@@ -97,25 +222,167 @@ class Delivery:
         }.get(channel)
         return f"not configured: {unset} is unset" if unset else None
 
+    # --- ways in ------------------------------------------------------------------------
+
     async def deliver(self, notification_id: int) -> str:
-        """Claim, send, mark. Returns what happened; a row that is sent, failed, skipped,
-        not due or held by another worker is left alone ("skipped" is returned), so
-        duplicates and re-runs are no-ops."""
-        s = self.settings
-        row = await service.claim(notification_id, s.notify_lease_s)
-        if row is None:
+        """Claim, send, mark one row. Returns what happened; a row that is sent, failed,
+        skipped, not due or held by another worker is left alone ("skipped" is returned),
+        so duplicates and re-runs are no-ops."""
+        rows = await service.claim_batch(1, self.settings.notify_lease_s, ids=[notification_id])
+        if not rows:
             return "skipped"
+        return await self._deliver_row(rows[0], service.mark_sent)
+
+    async def deliver_many(self, ids: list[int]) -> None:
+        for start in range(0, len(ids), self.batch):
+            chunk = ids[start : start + self.batch]
+            rows = await service.claim_batch(len(chunk), self.settings.notify_lease_s, ids=chunk)
+            await self._send_all(rows)
+
+    async def run_sweep(self) -> int:
+        """Deliver everything due, a batch at a time (recovers rows whose kick was lost or
+        whose worker died)."""
+        total = 0
+        while True:
+            rows = await service.claim_batch(self.batch, self.settings.notify_lease_s)
+            await self._send_all(rows)
+            total += len(rows)
+            if len(rows) < self.batch or self._stopping:
+                return total
+
+    async def _send_all(self, rows: list[dict[str, Any]]) -> None:
+        async def one(i: int) -> None:
+            await self._attempt(rows[i], service.mark_sent)
+
+        await service.gather_limited(self.concurrency, range(len(rows)), one)
+
+    # --- the worker's loop --------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something was committed (or came due): look now instead of at the next tick."""
+        if self._wake is not None:
+            self._wake.set()
+        if self._stopping and self._room is not None:
+            self._room.set()
+
+    def start_pump(self) -> None:
+        if self._pump is None:
+            self._stopping = False
+            self._wake = asyncio.Event()
+            self._pump = asyncio.create_task(self.pump(), name="notification delivery")
+
+    @property
+    def pumping(self) -> bool:
+        return self._pump is not None and not self._pump.done()
+
+    async def pump(self) -> None:
+        """Deliver due rows until `close()`; a failure (the database went away) is logged
+        and the loop starts again after a pause."""
+        delay = RESTART_FIRST_S
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self._pump_once()
+            except Exception as exc:
+                if time.monotonic() - started > 60:
+                    delay = RESTART_FIRST_S
+                log.warning("delivery loop failed; starting again", error=repr(exc), in_s=delay)
+                assert self._wake is not None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._until_stopping(), delay)
+                delay = min(delay * 2, RESTART_MAX_S)
+
+    async def _until_stopping(self) -> None:
+        while not self._stopping:
+            assert self._wake is not None
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def _pump_once(self) -> None:
+        s = self.settings
+        assert self._wake is not None
+        wake = self._wake
+        sqlite = db.is_sqlite()
+        claim_conn = None if sqlite else await service.open_outbox_connection()
+        marks: _GroupMarks | None = None
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        room = self._room = asyncio.Event()
+        low = self.batch // 2
+        senders: list[asyncio.Task[None]] = []
+        try:
+            if not sqlite:
+                marks = _GroupMarks(await service.open_outbox_connection())
+            mark: Mark = marks.sent if marks is not None else service.mark_sent
+
+            async def sender() -> None:
+                while (row := await queue.get()) is not None:
+                    if queue.qsize() <= low:
+                        room.set()
+                    await self._attempt(row, mark)
+
+            senders = [asyncio.create_task(sender()) for _ in range(self.concurrency)]
+            while not self._stopping:
+                if queue.qsize() > low:
+                    room.clear()
+                    await room.wait()
+                    continue
+                wake.clear()
+                limit = self.batch - queue.qsize()
+                rows = await service.claim_batch(limit, s.notify_lease_s, conn=claim_conn)
+                for row in rows:
+                    queue.put_nowait(row)
+                if len(rows) < limit and not self._stopping:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), s.notify_sweep_s)
+        finally:
+            # Rows not started are given back at once (not after the lease); the senders
+            # finish the ones they are sending, then the marks are written.
+            unsent = []
+            while not queue.empty():
+                left = queue.get_nowait()
+                if left is not None:
+                    unsent.append(left)
+            for _ in senders:
+                queue.put_nowait(None)
+            if senders:
+                _, late = await asyncio.wait(senders, timeout=self.send_timeout + 2)
+                for task in late:
+                    task.cancel()
+            for left in unsent:
+                with contextlib.suppress(Exception):
+                    await service.release(left)
+            if marks is not None:
+                await marks.close(timeout=10)
+            if claim_conn is not None:
+                with contextlib.suppress(Exception):
+                    await claim_conn.close(timeout=2)
+
+    # --- one row ------------------------------------------------------------------------
+
+    async def _attempt(self, row: dict[str, Any], mark: Mark) -> None:
+        """Send one claimed row unless its lease is about to run out (then give it back:
+        another worker may take it over any moment)."""
+        lease_left = row["claimed_at"] + dt.timedelta(seconds=self.settings.notify_lease_s)
+        try:
+            if clock.now() + dt.timedelta(seconds=self.send_timeout) >= lease_left:
+                await service.release(row)
+                return
+            await self._deliver_row(row, mark)
+        except Exception as exc:  # one bad row must not stop the others
+            log.exception("notification delivery crashed", id=row["id"], error=repr(exc))
+
+    async def _deliver_row(self, row: dict[str, Any], mark: Mark) -> str:
+        s = self.settings
+        nid = row["id"]
         if row["channel"] == "email" and devmail.enabled(s):
             # The demo's mail catcher: kept for GET /api/dev/mail instead of dropped.
-            await devmail.keep(self.build_email(row), row["address"], notification_id)
+            await devmail.keep(self.build_email(row), row["address"], nid)
             await service.mark_sent(row)
             return "caught"
         reason = self.not_configured(row["channel"])
         if reason is not None:
             # Expected in the demo (no SMTP server, no bot): once per row, not a warning.
-            log.info(
-                "notification skipped", id=notification_id, channel=row["channel"], reason=reason
-            )
+            log.info("notification skipped", id=nid, channel=row["channel"], reason=reason)
             await service.mark_skipped(row, reason)
             return "not configured"
         try:
@@ -128,129 +395,106 @@ class Delivery:
             else:
                 raise PermanentError(f"unknown channel {row['channel']!r}")
         except PermanentError as exc:
-            log.warning("notification failed", id=notification_id, error=str(exc))
+            log.warning("notification failed", id=nid, error=str(exc))
             await service.mark_failed(row, str(exc))
             return "failed"
-        except (TransientError, OSError, TimeoutError, httpx.HTTPError) as exc:
-            log.info("notification will be retried", id=notification_id, error=repr(exc))
+        except (TransientError, OSError, TimeoutError) as exc:
+            log.info("notification will be retried", id=nid, error=repr(exc))
             await service.mark_retry(row, str(exc) or repr(exc), s.notify_max_attempts)
             return "retry"
-        # At-least-once: a crash between the send above and the mark re-sends the row after
-        # the lease (e-mail keeps its Message-ID, so the client sees the same message).
-        # E-mail marks itself at the server's 250, before QUIT (_email).
-        if row["channel"] != "email":
-            await service.mark_sent(row)
+        # The other side has it: marked before anything else is awaited.
+        await mark(row)
         return "sent"
-
-    async def deliver_many(self, ids: list[int]) -> None:
-        async def one(nid: int) -> None:
-            try:
-                await self.deliver(nid)
-            except Exception as exc:  # one bad row must not stop the batch
-                log.exception("notification delivery crashed", id=nid, error=repr(exc))
-
-        await service.gather_limited(self.settings.notify_concurrency, ids, one)
 
     # --- e-mail ---------------------------------------------------------------------------
 
-    def build_email(self, row: dict[str, Any]) -> EmailMessage:
+    def mail_parts(self, row: dict[str, Any]) -> MailParts:
+        from email.utils import format_datetime
+
         s = self.settings
         ctx = dict(row["context"])
         client = row["contact"] is not None
         ctx.update(link=self._link(ctx), client=client)
         text = render(row["kind"], row["language"], ctx)
         domain = service.mail_domain(s)
-        msg = EmailMessage(policy=MAIL_POLICY)
-        sender = s.smtp_from or f"naryad@{domain}"
         if client:
             # To clients the mail comes from the person, at the support address they reply to.
             support = s.support_address or s.smtp_from or f"support@{domain}"
-            msg["From"] = formataddr((ctx.get("actor") or "Naryad", support))
-            msg["Reply-To"] = support
+            from_name: str | None = ctx.get("actor") or "Naryad"
+            from_addr, reply_to = support, support
         else:
-            msg["From"] = sender
-        msg["To"] = row["address"]
-        msg["Subject"] = text.subject
-        msg["Date"] = format_datetime(clock.now())
-        msg["Message-ID"] = row["message_id"] or service.message_id_for(
-            row["id"], row["created_at"], domain
-        )
-        if row["in_reply_to"]:
-            msg["In-Reply-To"] = row["in_reply_to"]
-        if row["thread_references"]:
-            msg["References"] = row["thread_references"]
-        msg["Auto-Submitted"] = "auto-generated" if not client else "no"
+            from_name, from_addr, reply_to = None, s.smtp_from or f"naryad@{domain}", None
         separator = REPLY_SEPARATOR if client else ""
         plain = f"{separator}\n\n{text.body}\n" if separator else f"{text.body}\n"
-        msg.set_content(plain)
-        html = _env.get_template("mail.html.j2").render(
-            subject=text.subject,
-            separator=separator,
-            paragraphs=[p for p in text.body.split("\n\n") if p.strip()],
-            language=row["language"],
+        html = (
+            _env()
+            .get_template("mail.html.j2")
+            .render(
+                subject=text.subject,
+                separator=separator,
+                paragraphs=[p for p in text.body.split("\n\n") if p.strip()],
+                language=row["language"],
+            )
         )
-        msg.add_alternative(html, subtype="html")
-        return msg
+        return MailParts(
+            from_addr=from_addr,
+            from_name=from_name,
+            reply_to=reply_to,
+            to=row["address"],
+            subject=text.subject,
+            date=format_datetime(clock.now()),
+            message_id=row["message_id"]
+            or service.message_id_for(row["id"], row["created_at"], domain),
+            in_reply_to=row["in_reply_to"] or None,
+            references=row["thread_references"] or None,
+            auto_submitted="auto-generated" if not client else "no",
+            plain=plain,
+            html=html,
+        )
+
+    def build_email(self, row: dict[str, Any]) -> EmailMessage:
+        return mailwriter.build(self.mail_parts(row))
 
     async def _email(self, row: dict[str, Any]) -> None:
-        s = self.settings
-        msg = self.build_email(row)
-        envelope_from = s.smtp_from or parseaddr(str(msg["From"]))[1]
-        # Flattened here: aiosmtplib would re-flatten with the stock SMTP policy (see above).
-        raw = msg.as_bytes(policy=MAIL_POLICY)
-        smtp = aiosmtplib.SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            username=s.smtp_user,
-            password=s.smtp_password,
-            use_tls=s.smtp_tls == "tls",
-            start_tls=s.smtp_tls == "starttls",  # False, not None: no opportunistic upgrade
-            timeout=self.send_timeout,
-        )
+        import aiosmtplib
+
+        parts = self.mail_parts(row)
+        envelope_from = self.settings.smtp_from or parts.from_addr
         try:
-            await smtp.connect()
-            if db.is_sqlite():
-                # (SQLite's one writer is not held across a network exchange.)
-                await smtp.sendmail(envelope_from, [row["address"]], raw)
-                await service.mark_sent(row)
-            else:
-                # The row is marked sent in a transaction that commits the moment the
-                # server answers 250 to DATA (the message is theirs then), before QUIT:
-                # a worker killed after that has nothing to send again, and one killed
-                # before it leaves the row to be sent again. What remains between the
-                # 250 and the mark is one COMMIT. A refusal rolls the mark back.
-                async with db.transaction():
-                    await service.mark_sent(row)
-                    await smtp.sendmail(envelope_from, [row["address"]], raw)
+            await self.smtp.send(envelope_from, row["address"], mailwriter.as_bytes(parts))
+        except aiosmtplib.SMTPResponseException as exc:  # a refused sender, recipient or data
+            if 500 <= exc.code < 600:
+                raise PermanentError(f"SMTP refused {row['address']}: {exc}") from exc
+            raise TransientError(f"SMTP deferred {row['address']}: {exc}") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(500 <= c < 600 for c in codes):
                 raise PermanentError(f"SMTP refused {row['address']}: {exc}") from exc
             raise TransientError(f"SMTP deferred {row['address']}: {exc}") from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            if 500 <= exc.code < 600:
-                raise PermanentError(f"SMTP {exc.code}: {exc.message}") from exc
-            raise TransientError(f"SMTP {exc.code}: {exc.message}") from exc
         except aiosmtplib.SMTPException as exc:
             raise TransientError(f"SMTP: {exc}") from exc
-        finally:
-            await _goodbye(smtp)
 
-    # --- Telegram ---------------------------------------------------------------------------
+    # --- Telegram and Web Push: the process's keep-alive HTTP client ------------------------
+
+    async def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
+        try:
+            return await self.http.post(url, timeout=self.send_timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _telegram(self, row: dict[str, Any]) -> None:
         s = self.settings
         text = self._short_text(row)
         url = f"{s.telegram_api_base.rstrip('/')}/bot{s.telegram_bot_token}/sendMessage"
-        resp = await self.http.post(url, json={"chat_id": int(row["address"]), "text": text})
+        resp = await self._post(url, json={"chat_id": int(row["address"]), "text": text})
         if resp.status_code == 200:
             return
         detail = resp.text[:500]
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TransientError(f"Telegram {resp.status_code}: {detail}")
         raise PermanentError(f"Telegram {resp.status_code}: {detail}")
-
-    # --- Web Push ---------------------------------------------------------------------------
 
     async def _push(self, row: dict[str, Any]) -> None:
         from py_vapid import Vapid
@@ -287,7 +531,7 @@ class Delivery:
             "TTL": str(PUSH_TTL_S),
             "Urgency": "normal",
         }
-        resp = await self.http.post(sub["endpoint"], content=encoded["body"], headers=headers)
+        resp = await self._post(sub["endpoint"], content=encoded["body"], headers=headers)
         if resp.status_code in (200, 201, 202):
             return
         if resp.status_code in (404, 410):
@@ -308,19 +552,6 @@ class Delivery:
         return f"{text.subject}\n\n{text.body}"
 
 
-async def _goodbye(smtp: aiosmtplib.SMTP) -> None:
-    """QUIT, or drop the connection: after the 250 (or a refusal) nothing depends on it."""
-    if not smtp.is_connected:
-        return
-    try:
-        await smtp.quit()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        smtp.close()
-
-
 async def run_sweep(delivery: Delivery) -> int:
     """Deliver everything due (recovers rows whose kick was lost or whose worker died)."""
-    ids = await service.due_ids(delivery.settings.notify_lease_s)
-    if ids:
-        await delivery.deliver_many(ids)
-    return len(ids)
+    return await delivery.run_sweep()

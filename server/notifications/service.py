@@ -4,17 +4,20 @@ The subscribers (server/notifications/subscribers.py) call `notify()` inside the
 transaction of the change an event reports; it writes one outbox row per recipient ×
 channel, so a change that rolls back notifies nobody, and registers the delivery kick with
 `db.on_commit`, so the process's dispatcher (arq jobs, or asyncio tasks when there is no
-Redis) sees only committed rows. Deliveries claim a row with a conditional UPDATE, so a
-duplicate job, a retry or a parallel sweep never sends a row twice.
+Redis) sees only committed rows. Deliveries claim rows in batches with one conditional
+UPDATE (`claim_batch`; FOR UPDATE SKIP LOCKED on PostgreSQL), so a duplicate job, a retry,
+a parallel sweep or a second worker never takes a row another one holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -271,6 +274,8 @@ async def _comment_body(kind: str, data: dict[str, Any]) -> str:
 async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, Any]) -> list[int]:
     """Write the outbox rows for one task event, inside the change's transaction; their
     delivery is kicked after the commit. Returns the new notification ids."""
+    if kind not in _AUDIENCES:
+        return []  # nobody hears of it (accepted, departed…): no audience, no watchers
     task = await _task_facts(task_id)
     audience = await _recipients(task, kind, actor_id, data)
     mentioned = [u for u in data.get("mentions") or [] if u != actor_id and u not in audience.users]
@@ -441,32 +446,150 @@ async def _to_contacts(
 # --- delivery states --------------------------------------------------------------------
 
 
-async def claim(notification_id: int, lease_s: float) -> dict[str, Any] | None:
-    """Take one row for delivery, or None if it is sent, failed, not yet due, or being sent
-    by someone else whose lease has not run out. One conditional UPDATE: exactly one of any
-    number of concurrent claimers wins."""
+# What a claim returns: every column the delivery needs, in one round trip.
+_ROW = (
+    'id, task, kind, channel, "user", contact, push_subscription, address, language, '
+    "context, status, attempts, next_attempt_at, claimed_at, message_id, in_reply_to, "
+    "thread_references, created_at"
+)
+# Due: pending and its time has come, or 'sending' past the lease (its worker died).
+_DUE = (
+    "((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_at < $2))"
+)
+_CLAIM = f"""
+UPDATE notifications SET status = 'sending', claimed_at = $1
+WHERE id IN (
+    SELECT id FROM notifications WHERE {_DUE} {{only}}
+    ORDER BY id LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING {_ROW}
+"""
+_CLAIM_DUE = _CLAIM.format(only="")
+_CLAIM_IDS = _CLAIM.format(only="AND id = ANY($4::int[])")
+
+
+@contextlib.asynccontextmanager
+async def outbox_connection() -> AsyncIterator[Any]:
+    """A PostgreSQL connection for the outbox statements below: from the process's pool
+    when one runs, else a new one."""
+    engine = db.current_engine()
+    pool = getattr(engine, "pool", None)
+    if pool is not None:
+        async with pool.acquire() as conn:
+            yield conn
+        return
+    conn = await engine.get_new_connection()  # type: ignore[attr-defined]
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def open_outbox_connection() -> Any:
+    """A connection of its own for a delivering loop (closed by the caller)."""
+    return await db.current_engine().get_new_connection()  # type: ignore[attr-defined]
+
+
+async def claim_batch(
+    limit: int, lease_s: float, ids: list[int] | None = None, conn: Any = None
+) -> list[dict[str, Any]]:
+    """Take up to `limit` due rows for delivery (only among `ids` if given), oldest first:
+    pending → sending, stamped with one claimed_at. One statement on PostgreSQL (rows
+    another claimer holds are skipped, FOR UPDATE SKIP LOCKED, and a row it has just
+    claimed no longer qualifies), so any number of workers never take the same row; on
+    SQLite under the write lock, which has one holder at a time."""
+    if limit <= 0 or ids == []:
+        return []
     now = clock.now()
     stale = now - dt.timedelta(seconds=lease_s)
-    won = (
-        await Notification.update({Notification.status: "sending", Notification.claimed_at: now})
-        .where(
-            (Notification.id == notification_id)
-            & Or(
-                (Notification.status == "pending") & (Notification.next_attempt_at <= now),
-                (Notification.status == "sending") & (Notification.claimed_at < stale),
-            )
+    if db.is_sqlite():
+        return await _claim_sqlite(limit, now, stale, ids)
+    args: list[Any] = [now, stale, limit]
+    if ids is not None:
+        args.append(ids)
+    sql = _CLAIM_DUE if ids is None else _CLAIM_IDS
+    if conn is None:
+        async with outbox_connection() as own:
+            records = await own.fetch(sql, *args)
+    else:
+        records = await conn.fetch(sql, *args)
+    rows = [dict(r) for r in records]
+    for row in rows:
+        if isinstance(row["context"], str):
+            row["context"] = json.loads(row["context"])
+    rows.sort(key=lambda r: int(r["id"]))
+    return rows
+
+
+async def _claim_sqlite(
+    limit: int, now: dt.datetime, stale: dt.datetime, ids: list[int] | None
+) -> list[dict[str, Any]]:
+    due: Any = Or(
+        (Notification.status == "pending") & (Notification.next_attempt_at <= now),
+        (Notification.status == "sending") & (Notification.claimed_at < stale),
+    )
+    if ids is not None:
+        due = due & Notification.id.is_in(ids)
+    async with db.transaction():  # IMMEDIATE: the one writer until it ends
+        picked = [
+            r["id"]
+            for r in await Notification.select(Notification.id)
+            .where(due)
+            .order_by(Notification.id)
+            .limit(limit)
+        ]
+        if not picked:
+            return []
+        await Notification.update(
+            {Notification.status: "sending", Notification.claimed_at: now}
+        ).where(Notification.id.is_in(picked))
+        rows = (
+            await Notification.select()
+            .where(Notification.id.is_in(picked))
+            .order_by(Notification.id)
+            .output(load_json=True)
         )
-        .returning(Notification.id)
+    return rows
+
+
+async def claim(notification_id: int, lease_s: float) -> dict[str, Any] | None:
+    """Take one row for delivery, or None if it is sent, failed, not yet due, or being sent
+    by someone else whose lease has not run out."""
+    rows = await claim_batch(1, lease_s, ids=[notification_id])
+    return rows[0] if rows else None
+
+
+def _mark_sent_sql(rows: list[tuple[int, dt.datetime]], now: dt.datetime) -> str:
+    """One round trip: the transaction, its commit mode and the UPDATE as one simple query
+    (its values are integers and timestamps of our own, written as literals)."""
+    ids = ",".join(str(int(r[0])) for r in rows)
+    claims = ",".join(f'"{r[1].isoformat()}"' for r in rows)
+    return (
+        "BEGIN; SET LOCAL synchronous_commit TO OFF; "
+        f"UPDATE notifications AS n SET status = 'sent', sent_at = '{now.isoformat()}', "
+        f"error = '' FROM unnest('{{{ids}}}'::int[], '{{{claims}}}'::timestamptz[]) "
+        "AS m(id, claimed_at) "
+        "WHERE n.id = m.id AND n.status = 'sending' AND n.claimed_at = m.claimed_at; COMMIT"
     )
-    if not won:
-        return None
-    row = (
-        await Notification.select()
-        .where(Notification.id == notification_id)
-        .first()
-        .output(load_json=True)
-    )
-    return cast("dict[str, Any] | None", row)
+
+
+async def mark_sent_many(conn: Any, rows: list[tuple[int, dt.datetime]]) -> None:
+    """Mark (id, claimed_at) rows sent on PostgreSQL, in one statement sent in one write
+    (a row another delivery has taken over since, its claimed_at different, is left
+    alone). The commit does not wait for the WAL flush: a mark lost in a database crash
+    only sends the message again (at-least-once), while marks waiting on flushes would
+    widen the window in which a killed worker leaves sent rows unmarked."""
+    if not rows:
+        return
+    try:
+        await conn.execute(_mark_sent_sql(rows, clock.now()))
+    except BaseException:
+        # (A statement that failed half way leaves the connection in a transaction.)
+        with contextlib.suppress(Exception):
+            if not conn.is_closed() and conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+        raise
 
 
 def _mine(row: dict[str, Any]) -> Any:
@@ -478,16 +601,18 @@ def _mine(row: dict[str, Any]) -> Any:
 
 
 async def mark_sent(row: dict[str, Any]) -> None:
-    """Delivery marks a row sent the moment the other side has it (SMTP's 250). The commit
-    does not wait for PostgreSQL's WAL flush: a mark lost in a database crash only sends
-    the message again (at-least-once), while a worker killed before a slow commit would
-    do so far more often."""
-    async with db.transaction():
-        if not db.is_sqlite():
-            await Notification.raw("SET LOCAL synchronous_commit TO OFF")
+    """Delivery marks a row sent the moment the other side has it (SMTP's 250): one
+    statement, written to PostgreSQL as soon as the answer is read. A worker killed after
+    that point has nothing to send again (the server commits a statement it has received),
+    so what remains between the 250 and the mark is the time to write one message to a
+    socket. Delivering loops mark many rows per statement instead (`mark_sent_many`)."""
+    if db.is_sqlite():
         await Notification.update(
             {Notification.status: "sent", Notification.sent_at: clock.now(), Notification.error: ""}
         ).where(_mine(row))
+        return
+    async with outbox_connection() as conn:
+        await mark_sent_many(conn, [(row["id"], row["claimed_at"])])
 
 
 async def mark_failed(row: dict[str, Any], error: str) -> None:
@@ -505,6 +630,14 @@ async def mark_skipped(row: dict[str, Any], reason: str) -> None:
     VAPID key). Nothing was attempted, so attempts stay as they are."""
     await Notification.update(
         {Notification.status: "skipped", Notification.error: reason[:2000]}
+    ).where(_mine(row))
+
+
+async def release(row: dict[str, Any]) -> None:
+    """Give back a claimed row that was not attempted (its lease was running out before
+    its turn, or the worker is stopping): due again at once, for any worker."""
+    await Notification.update(
+        {Notification.status: "pending", Notification.claimed_at: None}
     ).where(_mine(row))
 
 
@@ -526,25 +659,6 @@ async def mark_retry(row: dict[str, Any], error: str, max_attempts: int) -> None
             Notification.error: error[:2000],
         }
     ).where(_mine(row))
-
-
-async def due_ids(lease_s: float, limit: int = 500) -> list[int]:
-    """Rows a sweep should try now: pending and due, or 'sending' past the lease (their
-    worker died)."""
-    now = clock.now()
-    stale = now - dt.timedelta(seconds=lease_s)
-    rows = (
-        await Notification.select(Notification.id)
-        .where(
-            Or(
-                (Notification.status == "pending") & (Notification.next_attempt_at <= now),
-                (Notification.status == "sending") & (Notification.claimed_at < stale),
-            )
-        )
-        .order_by(Notification.id)
-        .limit(limit)
-    )
-    return [r["id"] for r in rows]
 
 
 async def delete_push_subscription(subscription_id: int) -> None:

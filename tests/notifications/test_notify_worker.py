@@ -21,6 +21,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -239,19 +240,30 @@ KILLS = 6
 
 class SlowMta(MailSink):
     """A mail server that takes its time, as real ones do: a moment to queue each message
-    before its 250 (a client gone by then is answered 451 to nobody and the message is
-    not kept), and longer to say goodbye (221 to QUIT). A worker killed while it waits for
+    before its 250 (a client gone by then is answered 451 to nobody and the message is not
+    kept), and longer to say goodbye (221 to QUIT). A worker killed while it waits for
     the goodbye holds a message the server already has: were rows marked sent only after
-    QUIT, every one of those would be sent again."""
+    QUIT, every one of those would be sent again.
+
+    The moment varies (accept_s/2 to 3·accept_s/2), so the answers to the messages on a
+    worker's pooled connections do not all come in step. A server learns that a client is
+    gone when the client's sockets close, which on a busy machine comes up to a tenth of a
+    second after SIGKILL; while the test kills a worker (`killing`), answers wait until
+    its connections have closed, as they would had the kill been instant. What remains is
+    what the test is about: a 250 the worker read (or had yet to read) when it died."""
 
     def __init__(self, accept_s: float, goodbye_s: float) -> None:
         super().__init__()
         self.accept_s = accept_s
         self.goodbye_s = goodbye_s
         self.times: list[float] = []
+        self.killing = threading.Event()
+        self.rng = random.Random(7)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.accept_s)
+        await asyncio.sleep(self.rng.uniform(self.accept_s / 2, self.accept_s * 1.5))
+        while self.killing.is_set():  # noqa: ASYNC110 (a threading.Event)
+            await asyncio.sleep(0.01)
         transport = getattr(server, "transport", None)
         if transport is None or transport.is_closing():
             return "451 client went away"
@@ -272,7 +284,9 @@ async def test_repeated_worker_kills_lose_nothing_and_duplicate_at_most_once_per
     mail clients fold them. Employee and client mail alike carry a Message-ID fixed when
     the row was written."""
     started = time.monotonic()
-    sink = SlowMta(accept_s=0.0, goodbye_s=0.1)
+    # A fifth of a second per message: the worker's pooled connections would otherwise
+    # deliver all 300 between two kills.
+    sink = SlowMta(accept_s=0.2, goodbye_s=0.1)
     port = free_port()
     mta = Controller(sink, hostname="127.0.0.1", port=port)
     mta.start()
@@ -409,8 +423,11 @@ async def test_repeated_worker_kills_lose_nothing_and_duplicate_at_most_once_per
             )
             await asyncio.sleep(rng.uniform(0.05, 0.4))
             kills.append(time.monotonic())
+            sink.killing.set()
             worker.kill9()
             worker = None
+            await asyncio.sleep(0.3)  # the server sees the connections drop
+            sink.killing.clear()
         worker = WorkerProcess(env, log)
         await eventually(lambda: _eq(sent(), KILL_MESSAGES), timeout=60, what="all sent")
         await asyncio.sleep(1.5)  # a sweep more: nothing is sent again
