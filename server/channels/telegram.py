@@ -16,7 +16,7 @@ from server import db
 from server.accounts import service as accounts
 from server.accounts.tables import User
 from server.channels.tables import TelegramChat, TelegramUpdate
-from server.lib import clock
+from server.lib import clock, http_client
 from server.lib.errors import DomainError
 from server.lib.logs import get_logger
 from server.settings import Settings
@@ -206,8 +206,8 @@ async def send_message(settings: Settings, chat_id: int, text: str, reply_to: in
     if reply_to is not None:
         body["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
     try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            resp = await http.post(url, json=body)
+        # The process's keep-alive client (server/lib/http_client.py), not one per reply.
+        resp = await http_client.shared().post(url, json=body, timeout=10)
         if resp.status_code != 200:
             log.warning("telegram reply refused", status=resp.status_code, body=resp.text[:300])
     except httpx.HTTPError as exc:  # the task exists; a lost reply must not fail the update
