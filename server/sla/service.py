@@ -11,6 +11,7 @@ the task's history why (`reason` in the event's data).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,6 @@ import msgspec
 
 from server import db
 from server.accounts.tables import Membership, User
-from server.clients.tables import Counterparty
 from server.lib import clock, events
 from server.lib.errors import Conflict
 from server.lib.logs import get_logger
@@ -67,48 +67,70 @@ class SweepReport(msgspec.Struct):
 # --- calendars and targets ---------------------------------------------------------------
 
 
+# A calendar and its exception days in one statement (PostgreSQL): every create whose rule
+# has a calendar reads it.
+_CALENDAR_SQL = (
+    "SELECT c.timezone, c.week, (SELECT json_agg(json_build_array(d.day, d.hours)) "
+    "FROM sla_calendar_days d WHERE d.calendar = c.id) AS days "
+    "FROM sla_calendars c WHERE c.id = {}"
+)
+
+
+def _json(value: Any) -> Any:
+    """json columns arrive from raw SQL on PostgreSQL as text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 async def load_calendar(calendar_id: int | None) -> WorkCalendar | None:
     if calendar_id is None:
         return None
+    if not db.is_sqlite():
+        rows = await db.fetch_rows(_CALENDAR_SQL, calendar_id)
+        if not rows:
+            return None
+        week, days = _json(rows[0]["week"]), _json(rows[0]["days"])
+        return WorkCalendar(
+            timezone=rows[0]["timezone"],
+            week={int(k): parse_intervals(v) for k, v in (week or {}).items()},
+            days={dt.date.fromisoformat(d): parse_intervals(h or []) for d, h in days or []},
+        )
     row = await Calendar.select().where(Calendar.id == calendar_id).first().output(load_json=True)
     if row is None:
         return None
-    days = (
+    found = (
         await CalendarDay.select().where(CalendarDay.calendar == calendar_id).output(load_json=True)
     )
     return WorkCalendar(
         timezone=row["timezone"],
         week={int(k): parse_intervals(v) for k, v in (row["week"] or {}).items()},
-        days={d["day"]: parse_intervals(d["hours"] or []) for d in days},
+        days={d["day"]: parse_intervals(d["hours"] or []) for d in found},
     )
+
+
+# The first active rule (by position) whose every set condition the task meets: a
+# condition left empty (NULL) matches anything; a category condition never matches a task
+# without a counterparty, nor one whose counterparty has no category.
+_MATCHING_RULE_SQL = (
+    "SELECT r.id, r.position, r.active, r.name, r.template, r.priority, "
+    "r.counterparty_category, r.counterparty, r.calendar, r.reaction_minutes, "
+    "r.resolution_minutes FROM sla_rules r "
+    "WHERE r.active AND (r.template IS NULL OR r.template = {}) "
+    "AND (r.priority IS NULL OR r.priority = {}) "
+    "AND (r.counterparty IS NULL OR r.counterparty = {}) "
+    "AND (r.counterparty_category IS NULL OR r.counterparty_category = "
+    "(SELECT c.category FROM counterparties c WHERE c.id = {})) "
+    "ORDER BY r.position, r.id LIMIT 1"
+)
 
 
 async def matching_rule(
     template_id: int, priority: str, counterparty_id: int | None
 ) -> dict[str, Any] | None:
     """The first active rule (by position) whose every set condition the task meets."""
-    category = None
-    if counterparty_id is not None:
-        cp = (
-            await Counterparty.select(Counterparty.category)
-            .where(Counterparty.id == counterparty_id)
-            .first()
-        )
-        category = cp["category"] if cp else None
-    rules = (
-        await Rule.select().where(Rule.active.eq(True)).order_by(Rule.position).order_by(Rule.id)
+    rows = await db.fetch_rows(
+        _MATCHING_RULE_SQL, template_id, priority, counterparty_id, counterparty_id
     )
-    for rule in rules:
-        if rule["template"] not in (None, template_id):
-            continue
-        if rule["priority"] not in (None, priority):
-            continue
-        if rule["counterparty_category"] not in (None, category):
-            continue
-        if rule["counterparty"] not in (None, counterparty_id):
-            continue
-        return rule
-    return None
+    return dict(rows[0]) if rows else None
 
 
 # Another domain may name a task's rule before the list is consulted: a service contract
@@ -141,23 +163,30 @@ async def set_targets(
     rule = await _sourced_rule(counterparty_id, now) or await matching_rule(
         template_id, priority, counterparty_id
     )
-    values: dict[Any, Any] = {Task.status_changed_at: now}
-    if rule is not None:
-        cal = await load_calendar(rule["calendar"])
-        values[Task.sla_rule_id] = rule["id"]
-        values[Task.sla_calendar_id] = rule["calendar"]
-        if rule["reaction_minutes"] is not None:
-            values[Task.due_reaction_at] = add_working_minutes(now, rule["reaction_minutes"], cal)
-        if rule["resolution_minutes"] is not None:
-            values[Task.due_resolution_at] = add_working_minutes(
-                now, rule["resolution_minutes"], cal
-            )
+    if rule is None:
+        # No targets; the task was written with status_changed_at = `now` (the creation's
+        # time, which TaskCreated carries here), so there is nothing to write.
+        return
+    cal = await load_calendar(rule["calendar"])
+    values: dict[Any, Any] = {
+        Task.status_changed_at: now,
+        Task.sla_rule_id: rule["id"],
+        Task.sla_calendar_id: rule["calendar"],
+    }
+    if rule["reaction_minutes"] is not None:
+        values[Task.due_reaction_at] = add_working_minutes(now, rule["reaction_minutes"], cal)
+    if rule["resolution_minutes"] is not None:
+        values[Task.due_resolution_at] = add_working_minutes(now, rule["resolution_minutes"], cal)
     await Task.update(values).where(Task.id == task_id)
 
 
 async def on_status_changed(task_id: int, old: str, new: str, now: dt.datetime) -> None:
     """Pause the SLA clock in postponed / waiting_client; end the reaction at accept.
-    Call inside the transition's transaction."""
+    Call inside the transition's transaction. An accept from a running clock ends the
+    reaction in the transition's own UPDATE (the stamp registered in subscribers.py): then
+    there is nothing left to do here, and no statement is run."""
+    if old not in PAUSING and new not in PAUSING:
+        return
     row = (
         await Task.select(
             Task.reacted_at,
