@@ -585,6 +585,20 @@ async def set_task_equipment(actor: Actor | None, task_id: int, ids: list[int]) 
     )
 
 
+# task_equipment() as one PostgreSQL expression over the task row `t`, for answers built in
+# one statement (tasks.extensions.read_in_sql); keep the two in step.
+TASK_EQUIPMENT_SQL = (
+    "SELECT coalesce(json_agg(json_build_array(e.id, k.code, e.model, e.serial) "
+    "ORDER BY te.id), '[]') FROM task_equipment te "
+    "LEFT JOIN equipment e ON e.id = te.equipment "
+    "LEFT JOIN equipment_kinds k ON k.id = e.kind WHERE te.task = t.id"
+)
+
+
+def apply_task_equipment(task: TaskOut, value: list[list[Any]]) -> None:
+    task.equipment = [EquipmentRef(id=i, kind=k, model=m, serial=s) for i, k, m, s in value]
+
+
 async def task_equipment(task_id: int) -> list[EquipmentRef]:
     rows = (
         await TaskEquipment.select(

@@ -19,3 +19,6 @@ async def link_equipment(event: TaskCreated) -> None:
 @extensions.on_single_read
 async def show_equipment(task: TaskOut) -> None:
     task.equipment = await service.task_equipment(task.id)
+
+
+extensions.read_in_sql(show_equipment, service.TASK_EQUIPMENT_SQL, service.apply_task_equipment)

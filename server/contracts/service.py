@@ -362,6 +362,23 @@ async def contract_rule(counterparty_id: int | None, at: dt.datetime) -> int | N
     return contract["sla_rule"] if contract else None
 
 
+# fill_task() as one PostgreSQL expression over the task row `t`, for answers built in one
+# statement (tasks.extensions.read_in_sql); keep the two in step.
+TASK_CONTRACT_SQL = (
+    "SELECT json_build_array(ct.outside_contract, c.id, c.number) FROM contract_tasks ct "
+    "LEFT JOIN contracts c ON c.id = ct.contract WHERE ct.task = t.id LIMIT 1"
+)
+
+
+def apply_task_contract(task: TaskOut, value: list[Any] | None) -> None:
+    if value is None:
+        return
+    outside, contract_id, number = value
+    task.outside_contract = bool(outside)
+    if contract_id is not None:
+        task.contract = ContractRef(contract_id, number)
+
+
 async def fill_task(task: TaskOut) -> None:
     row = (
         await ContractTask.select(

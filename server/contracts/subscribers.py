@@ -12,6 +12,7 @@ from server.tasks.events import TaskCreated
 
 sla.register_rule_source(service.contract_rule)
 extensions.on_single_read(service.fill_task)
+extensions.read_in_sql(service.fill_task, service.TASK_CONTRACT_SQL, service.apply_task_contract)
 
 
 @subscribe(TaskCreated)

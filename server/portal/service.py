@@ -64,6 +64,24 @@ async def rating_of(task_id: int) -> RatingOut | None:
     )
 
 
+# rating_of() as one PostgreSQL expression over the task row `t`, for answers built in one
+# statement (tasks.extensions.read_in_sql); keep the two in step.
+TASK_RATING_SQL = (
+    "SELECT json_build_array(r.score, r.comment, r.rated_at, r.rated_by) "
+    "FROM task_ratings r WHERE r.task = t.id LIMIT 1"
+)
+
+
+def apply_rating(task: TaskOut, value: list[Any] | None) -> None:
+    if value is None:
+        task.rating = None
+        return
+    score, comment, rated_at, by = value
+    # json renders the time in the session's zone; asyncpg reads timestamps as UTC
+    at = dt.datetime.fromisoformat(rated_at).astimezone(dt.UTC)
+    task.rating = RatingOut(score=score, comment=comment, rated_at=at, by=by)
+
+
 async def fill_rating(task: TaskOut) -> None:
     """Single-task reads carry the rating (tasks.extensions.on_single_read)."""
     task.rating = await rating_of(task.id)

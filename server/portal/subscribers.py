@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from server.portal.service import fill_rating
+from server.portal.service import TASK_RATING_SQL, apply_rating, fill_rating
 from server.tasks import extensions
 
 extensions.on_single_read(fill_rating)
+extensions.read_in_sql(fill_rating, TASK_RATING_SQL, apply_rating)
