@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from piccolo.query.functions import Coalesce
 
 from server import db
 from server.accounts.tables import Membership, User
@@ -227,11 +228,9 @@ async def on_status_changed(task_id: int, old: str, new: str, now: dt.datetime) 
 async def on_client_contact(task_id: int, now: dt.datetime) -> None:
     """Staff answered the client — a public reply, a call noted as a phone comment, or an
     arrival on site: the reaction target is met; R10 'no reply' is satisfied."""
-    row = await Task.select(Task.reacted_at).where(Task.id == task_id).first()
-    values: dict[Any, Any] = {Task.replied_at: now}
-    if row is not None and row["reacted_at"] is None:
-        values[Task.reacted_at] = now
-    await Task.update(values).where(Task.id == task_id)
+    await Task.update(
+        {Task.replied_at: now, Task.reacted_at: Coalesce(Task.reacted_at, now)}
+    ).where(Task.id == task_id)
 
 
 async def automation_enabled(template_id: int, kind: str) -> bool:

@@ -7,12 +7,17 @@ from __future__ import annotations
 from server.lib.events import subscribe
 from server.lib.logs import get_logger
 from server.sla import service as sla
-from server.tasks import transitions
+from server.tasks import extensions, transitions
 from server.tasks.events import CommentAdded, TaskCreated, TaskTransitioned
-from server.tasks.statuses import Channel, Status
-from server.tasks.tables import Comment, Task
+from server.tasks.statuses import PAUSING, Channel, Status
+from server.tasks.tables import Task
 
 log = get_logger("naryad.sla")
+
+# The reaction ends when the task is accepted (assigned, redirected...): the transition's
+# own UPDATE stamps reacted_at, unless already set. Coming back from a pause is left to
+# on_status_changed, which moves the due times by the paused span before it stamps.
+extensions.stamp_once(Task.reacted_at, entering=Status.ACCEPTED, unless_from=PAUSING)
 
 
 @subscribe(TaskCreated)
@@ -30,23 +35,20 @@ async def follow_status(event: TaskTransitioned) -> None:
         await sla.on_client_contact(event.task_id, event.at)  # on site: the client is answered
 
 
-async def _is_phone_note(comment_id: int) -> bool:
-    row = await Comment.select(Comment.channel).where(Comment.id == comment_id).first()
-    return row is not None and row["channel"] == Channel.PHONE
-
-
 @subscribe(CommentAdded)
 async def count_answer_to_client(event: CommentAdded) -> None:
     """A public reply, or a call with the client noted as a phone comment, answers them."""
     if event.by_client:
         return
-    if event.public or await _is_phone_note(event.comment_id):
+    if event.public or event.channel == Channel.PHONE:
         await sla.on_client_contact(event.task_id, event.at)
 
 
 @subscribe(CommentAdded, phase="after_commit")
 async def follow_conversation(event: CommentAdded) -> None:
     """R10 reacts to the committed comment with a transition of its own."""
+    if not (event.by_client or event.public):
+        return  # an internal note: the conversation with the client has not moved
     row = await Task.select(Task.status, Task.template).where(Task.id == event.task_id).first()
     if row is None:
         return

@@ -73,6 +73,7 @@ class CommentAdded(Event, frozen=True, kw_only=True):
     comment_id: int
     public: bool
     at: dt.datetime
+    channel: str  # the comment's: ui, phone (a call noted), email, telegram…
     author_user_id: int | None = None
     author_contact_id: int | None = None
     by_client: bool = False
