@@ -1,8 +1,11 @@
 """Telegram intake: `/task <title>` in a mapped chat creates a task (R3), and the bot says
-what happened in the chat. Everything else is acknowledged and ignored."""
+what happened in the chat; a client user's private messages are their requests and the
+conversation on them (the client bot, below). Everything else is acknowledged and
+ignored."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 from functools import partial
@@ -16,14 +19,17 @@ from server import db
 from server.accounts import service as accounts
 from server.accounts.tables import User
 from server.channels.tables import TelegramChat, TelegramUpdate
-from server.lib import clock, http_client
-from server.lib.errors import DomainError
+from server.lib import clock, http_client, i18n
+from server.lib.actor import Actor
+from server.lib.errors import DomainError, NotFound
 from server.lib.logs import get_logger
 from server.settings import Settings
 from server.settings import current as current_settings
 from server.tasks import service as tasks
-from server.tasks.schemas import TaskIn
-from server.tasks.statuses import Channel
+from server.tasks import transitions
+from server.tasks.schemas import TaskIn, TaskOut
+from server.tasks.statuses import CLOSED, Channel
+from server.tasks.tables import Comment, Task
 
 log = get_logger("naryad.channels.telegram")
 # Telegram's ids are 64-bit integers (chat ids negative for groups); anything larger would
@@ -151,9 +157,26 @@ async def _decide(message: dict[str, Any], settings: Settings) -> tuple[str, str
     return "task_created", f"Создана задача #{task.number}: {task.title}\n{link}", task.id
 
 
-# The client bot: a client user's private message becomes a request of this template (R3:
-# create_task checks that it takes Telegram).
+# --- the client bot ---------------------------------------------------------------------
+#
+# A client user's private message (their `telegram_user_id`) is, in this order:
+# 1. a reply to one of the bot's messages about a task (it names the task first, «#N»:
+#    the bot's answers, the notifications' «[#N] …»), when the client may see that task:
+#    a public comment on it — or, the task being completed or cancelled, a new request that
+#    follows it (R6, as with e-mail);
+# 2. with no such reply, when exactly one of the client's own requests is open and its
+#    conversation (its creation, its last public comment) is at most RECENT old: a public
+#    comment on that request;
+# 3. else a new request of CLIENT_BOT_TEMPLATE (R3: create_task checks it takes Telegram).
+# `/new …` is always a new request; /start and /help explain this. Replies on the task
+# reach the client here (notifications, Telegram).
+
 CLIENT_BOT_TEMPLATE = "remote_support"
+RECENT = dt.timedelta(hours=72)  # a Friday evening's answer, read on Monday morning
+QUOTE_MAX = 1000
+_TASK_NUMBER = re.compile(r"#(\d{1,18})")
+_NEW = re.compile(r"^/new(?:@[A-Za-z0-9_]+)?(?=\s|$)", re.I)
+_HELP = re.compile(r"^/(?:start|help)(?:@[A-Za-z0-9_]+)?(?=\s|$)", re.I)
 
 
 def _is_private_text(message: dict[str, Any]) -> bool:
@@ -161,11 +184,14 @@ def _is_private_text(message: dict[str, Any]) -> bool:
     return chat.get("type") == "private" and bool((message.get("text") or "").strip())
 
 
-async def _decide_client(
-    message: dict[str, Any], settings: Settings
-) -> tuple[str, str, int | None]:
-    """(outcome, reply, task id) for a private message that is no /task command: a client
-    user's request. Public replies on the task reach them here (notifications, Telegram)."""
+def _say(language: str, key: str, **params: Any) -> str:
+    text = i18n.labels(i18n.pick(language), "telegram_bot")[key]
+    for name, value in params.items():
+        text = text.replace(f"{{{name}}}", str(value))
+    return text
+
+
+async def _client_actor(message: dict[str, Any]) -> Actor | None:
     sender = message.get("from") or {}
     user = (
         await User.select(User.id, User.active)
@@ -175,9 +201,63 @@ async def _decide_client(
         else None
     )
     actor = await accounts.actor_for_user(user["id"]) if user and user["active"] else None
-    if actor is None or not actor.is_client_only:
-        return "ignored", "", None
-    first, _, description = (message.get("text") or "").strip().partition("\n")
+    return actor if actor is not None and actor.is_client_only else None
+
+
+async def _visible(actor: Actor, task_id: int) -> TaskOut | None:
+    """The task as the client sees it; None when they may not see it (R6)."""
+    try:
+        return await tasks.get_task(actor, task_id)
+    except NotFound:
+        return None
+
+
+async def _replied_task(actor: Actor, message: dict[str, Any]) -> TaskOut | None:
+    """Rule 1: the task the bot's message the client replies to is about."""
+    replied = message.get("reply_to_message")
+    if not isinstance(replied, dict):
+        return None
+    author, text = replied.get("from"), replied.get("text")
+    if not (isinstance(author, dict) and author.get("is_bot") is True and isinstance(text, str)):
+        return None
+    found = _TASK_NUMBER.search(text)
+    if found is None:
+        return None
+    row = await Task.select(Task.id).where(Task.number == int(found.group(1))).first()
+    return await _visible(actor, row["id"]) if row else None
+
+
+async def _open_requests(actor: Actor) -> list[dict[str, Any]]:
+    return list(
+        await Task.select(Task.id, Task.created_at).where(
+            (Task.requester_user == actor.id) & Task.status.not_in(sorted(CLOSED))
+        )
+    )
+
+
+async def _recent_request(actor: Actor, open_requests: list[dict[str, Any]]) -> TaskOut | None:
+    """Rule 2: the client's one open request, when its conversation is recent."""
+    if len(open_requests) != 1:
+        return None
+    task_id = open_requests[0]["id"]
+    last = db.stored_datetime(open_requests[0]["created_at"])
+    comment = (
+        await Comment.select(Comment.created_at)
+        .where((Comment.task == task_id) & Comment.public.eq(True))
+        .order_by(Comment.created_at, ascending=False)
+        .first()
+    )
+    if comment is not None:
+        last = max(last, db.stored_datetime(comment["created_at"]))
+    if clock.now() - last > RECENT:
+        return None
+    return await _visible(actor, task_id)
+
+
+async def _new_request(
+    actor: Actor, text: str, lang: str, *, follows: TaskOut | None = None, others_open: bool
+) -> tuple[str, str, int | None]:
+    first, _, description = text.partition("\n")
     try:
         task = await tasks.create_task(
             actor,
@@ -187,14 +267,62 @@ async def _decide_client(
                 description=description.strip(),
             ),
             channel=Channel.TELEGRAM,
+            parent_task_id=follows.id if follows else None,
+            event_data={"parent_number": follows.number, "quote": text[:QUOTE_MAX]}
+            if follows
+            else None,
         )
     except DomainError as exc:
-        return "refused", f"Заявка не создана. {exc.message('ru')}", None
+        return "refused", _say(lang, "not_created", reason=exc.message(lang)), None
+    if follows is not None:
+        reply = _say(
+            lang, "follow_up", number=task.number, title=task.title, parent_number=follows.number
+        )
+    else:
+        key = "created_others_open" if others_open else "created"
+        reply = _say(lang, key, number=task.number, title=task.title)
+    return "task_created", reply, task.id
+
+
+async def _add_to(actor: Actor, task: TaskOut, text: str, lang: str) -> tuple[str, str, int | None]:
+    if task.status in CLOSED:
+        return await _new_request(actor, text, lang, follows=task, others_open=False)
+    try:
+        await transitions.add_comment(actor, task.id, text, True, channel=Channel.TELEGRAM)
+    except DomainError as exc:
+        reply = _say(lang, "not_added", number=task.number, reason=exc.message(lang))
+        return "refused", reply, task.id
     return (
-        "task_created",
-        f"Заявка #{task.number} принята: {task.title}. Ответы придут сюда.",
+        "comment_added",
+        _say(lang, "comment_added", number=task.number, title=task.title),
         task.id,
     )
+
+
+async def _decide_client(message: dict[str, Any]) -> tuple[str, str, int | None]:
+    """(outcome, reply, task id) for a private message that is no /task command."""
+    actor = await _client_actor(message)
+    if actor is None:
+        return "ignored", "", None
+    lang = i18n.pick(actor.language)
+    text = (message.get("text") or "").strip()
+    if _HELP.match(text):
+        return "help", _say(lang, "help"), None
+    forced = _NEW.match(text)
+    if forced is not None:
+        text = text[forced.end() :].strip()
+        if not text:
+            return "refused", _say(lang, "new_empty"), None
+        others = await _open_requests(actor)
+        return await _new_request(actor, text, lang, others_open=bool(others))
+    replied = await _replied_task(actor, message)
+    if replied is not None:
+        return await _add_to(actor, replied, text, lang)
+    others = await _open_requests(actor)
+    recent = await _recent_request(actor, others)
+    if recent is not None:
+        return await _add_to(actor, recent, text, lang)
+    return await _new_request(actor, text, lang, others_open=bool(others))
 
 
 async def send_message(settings: Settings, chat_id: int, text: str, reply_to: int | None) -> None:
@@ -244,7 +372,7 @@ async def handle_update(update: dict[str, Any]) -> str:
                 name="telegram reply",
             )
         elif isinstance(message, dict) and _is_private_text(message):
-            outcome, reply, task_id = await _decide_client(message, settings)
+            outcome, reply, task_id = await _decide_client(message)
             if reply:
                 await db.on_commit(
                     partial(

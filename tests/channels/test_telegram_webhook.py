@@ -4,6 +4,7 @@ bot's replies read back from a local Bot API."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import sqlite3
 import subprocess
@@ -17,7 +18,8 @@ from channel_fakes import BotApi, DbFault
 from naryad_harness import ROOT, Backend, Server
 
 from server.channels.tables import TelegramUpdate
-from server.tasks.tables import Task
+from server.lib import i18n
+from server.tasks.tables import Comment, Task
 
 TOKEN = "555:channels-token"
 SECRET = "tg-secret-1"
@@ -352,3 +354,233 @@ async def test_malformed_updates_are_acknowledged_and_their_id_is_not_spent(
     assert (await _post(tg, fixed))["outcome"] == "task_created"
     assert (await _post(tg, fixed))["outcome"] == "duplicate"
     assert await Task.count() == 1
+
+
+# --- the client bot: a client's private messages thread into their requests -------------
+
+CLIENT_TG = 515151
+BOT = {"id": 555, "is_bot": True, "first_name": "Naryad", "username": "NaryadBot"}
+
+
+def _private(
+    text: str, *, user_id: int = CLIENT_TG, reply_to: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A client's private message to the bot, maybe a reply to one of the bot's."""
+    update = _message(text, user_id=user_id, chat_id=user_id)
+    update["message"]["chat"] = {"id": user_id, "first_name": "Шеф", "type": "private"}
+    if reply_to is not None:
+        update["message"]["reply_to_message"] = reply_to
+    return update
+
+
+def _bot_said(text: str) -> dict[str, Any]:
+    """A message of the bot's in the client's chat, as Telegram quotes it in a reply."""
+    return {
+        "message_id": next(_seq),
+        "from": BOT,
+        "chat": {"id": CLIENT_TG, "first_name": "Шеф", "type": "private"},
+        "date": 1764000000,
+        "text": text,
+    }
+
+
+async def _client_world(tg: Backend, language: str = "ru") -> dict[str, Any]:
+    lyutik = await tg.counterparty("Лютик")
+    vasilek = await tg.counterparty("Василёк")
+    return {
+        "lyutik": lyutik,
+        "vasilek": vasilek,
+        "office": await tg.user("office", groups=("Удалённая техподдержка",)),
+        "engineer": await tg.user("engineer", groups=("Удалённая техподдержка",)),
+        "client": await tg.user(
+            "client",
+            counterparty_id=lyutik["id"],
+            telegram_user_id=CLIENT_TG,
+            language=language,
+        ),
+    }
+
+
+async def _requests_of(user_id: int) -> list[dict[str, Any]]:
+    return list(
+        await Task.select(Task.id, Task.number, Task.title, Task.parent_task)
+        .where(Task.requester_user == user_id)
+        .order_by(Task.id)
+    )
+
+
+async def _comments_on(task_id: int) -> list[dict[str, Any]]:
+    return list(
+        await Comment.select(Comment.body, Comment.public, Comment.channel, Comment.author_user)
+        .where(Comment.task == task_id)
+        .order_by(Comment.id)
+    )
+
+
+async def _heard(bot_api: BotApi, words: str, chat_id: int = CLIENT_TG) -> dict[str, Any]:
+    """The bot's message to `chat_id` containing `words` (notifications arrive after the
+    commit, from the server's in-process jobs)."""
+    for _ in range(100):
+        for call in bot_api.sent(chat_id):
+            if words in call["text"]:
+                return call
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the bot never said {words!r}: {bot_api.sent(chat_id)}")
+
+
+@pytest.mark.sqlite
+async def test_a_clients_reply_to_the_bot_threads_into_that_request(
+    tg: Backend, bot_api: BotApi
+) -> None:
+    w = await _client_world(tg)
+    assert (await _post(tg, _private("Не печатает чек\nкасса 2")))["outcome"] == "task_created"
+    [task] = await _requests_of(w["client"]["id"])
+    assert task["title"] == "Лютик: Не печатает чек"
+    ack = await _heard(bot_api, f"#{task['number']}")
+
+    # a reply to the bot's answer is a public comment on that request, not a new one
+    result = await _post(tg, _private("Перезагрузили, не помогло", reply_to=_bot_said(ack["text"])))
+    assert result["outcome"] == "comment_added"
+    assert len(await _requests_of(w["client"]["id"])) == 1
+    assert await _comments_on(task["id"]) == [
+        {
+            "body": "Перезагрузили, не помогло",
+            "public": True,
+            "channel": "telegram",
+            "author_user": w["client"]["id"],
+        }
+    ]
+    said = bot_api.sent(CLIENT_TG)[-1]["text"]
+    assert said.startswith(f"Добавлено к заявке #{task['number']}"), said
+
+    # the office's public reply reaches the client in Telegram; a reply to it threads too
+    resp = await tg.http.post(
+        f"/api/tasks/{task['id']}/comments",
+        json={"body": "Пришлите фото экрана", "public": True},
+        headers=w["office"]["headers"],
+    )
+    assert resp.status_code == 201, resp.text
+    notice = await _heard(bot_api, "Пришлите фото экрана")
+    assert notice["text"].startswith(f"[#{task['number']}]")
+    result = await _post(tg, _private("Вот фото", reply_to=_bot_said(notice["text"])))
+    assert result["outcome"] == "comment_added"
+    assert [c["body"] for c in await _comments_on(task["id"])] == [
+        "Перезагрузили, не помогло",
+        "Пришлите фото экрана",
+        "Вот фото",
+    ]
+    assert len(await _requests_of(w["client"]["id"])) == 1
+
+
+@pytest.mark.sqlite
+async def test_a_reply_about_someone_elses_task_is_no_comment_there(
+    tg: Backend, bot_api: BotApi
+) -> None:
+    """R6: a reply names a task by its number; a task the client may not see takes no
+    comment from them — the message is read as if it were no reply (here: a new request)."""
+    w = await _client_world(tg)
+    theirs = (
+        await tg.create_task(w["office"], template="remote_support", title="Василёк: касса")
+    ).json()
+    quoted = _bot_said(f"[#{theirs['number']}] Василёк: касса\n\nСмотрим")
+    result = await _post(tg, _private("У нас тоже не работает", reply_to=quoted))
+    assert result["outcome"] == "task_created"
+    assert await _comments_on(theirs["id"]) == []
+    [mine] = await _requests_of(w["client"]["id"])
+    assert mine["title"] == "Лютик: У нас тоже не работает"
+    # a reply to one of the client's own messages (not the bot's) names nothing either
+    own = {**quoted, "from": {"id": CLIENT_TG, "is_bot": False, "first_name": "Шеф"}}
+    own["text"] = f"#{mine['number']}"
+    await Task.update({Task.created_at: dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}).where(
+        Task.id == mine["id"]
+    )
+    result = await _post(tg, _private("Ещё одно", reply_to=own))
+    assert result["outcome"] == "task_created"
+
+
+@pytest.mark.sqlite
+async def test_a_reply_about_a_finished_request_opens_a_follow_up(
+    tg: Backend, bot_api: BotApi
+) -> None:
+    """As with e-mail (R6): a reply on a completed request is a new request following it."""
+    w = await _client_world(tg)
+    assert (await _post(tg, _private("Не печатает чек")))["outcome"] == "task_created"
+    [task] = await _requests_of(w["client"]["id"])
+    for action, body in (("accept", None), ("start", None), ("done", {"completed_works": "ok"})):
+        resp = await tg.http.post(
+            f"/api/tasks/{task['id']}/{action}", json=body or {}, headers=w["engineer"]["headers"]
+        )
+        assert resp.status_code == 200, (action, resp.text)
+    done = await _heard(bot_api, f"[#{task['number']}]")
+    result = await _post(tg, _private("Снова не печатает", reply_to=_bot_said(done["text"])))
+    assert result["outcome"] == "task_created"
+    _, second = await _requests_of(w["client"]["id"])
+    assert second["parent_task"] == task["id"] and second["title"] == "Лютик: Снова не печатает"
+    assert await _comments_on(task["id"]) == []
+    said = bot_api.sent(CLIENT_TG)[-1]["text"]
+    assert said.split("#")[1].startswith(str(second["number"])), said  # the new one first
+
+
+@pytest.mark.sqlite
+async def test_without_a_reply_a_message_joins_the_one_recent_open_request(
+    tg: Backend, bot_api: BotApi
+) -> None:
+    w = await _client_world(tg)
+    me = w["client"]["id"]
+    assert (await _post(tg, _private("Не печатает чек")))["outcome"] == "task_created"
+    [first] = await _requests_of(me)
+    # one open request, talked about just now: the next message belongs to it
+    assert (await _post(tg, _private("И сканер не видит")))["outcome"] == "comment_added"
+    assert [c["body"] for c in await _comments_on(first["id"])] == ["И сканер не видит"]
+    # /new starts a request whatever is open
+    assert (await _post(tg, _private("/new Весы не включаются")))["outcome"] == "task_created"
+    assert [t["title"] for t in await _requests_of(me)][1] == "Лютик: Весы не включаются"
+    # two open requests: no guessing, a new one (the bot says how to add to another)
+    assert (await _post(tg, _private("Роутер мигает")))["outcome"] == "task_created"
+    assert len(await _requests_of(me)) == 3
+    assert "ответьте" in bot_api.sent(CLIENT_TG)[-1]["text"]
+    assert [c["body"] for c in await _comments_on(first["id"])] == ["И сканер не видит"]
+
+
+@pytest.mark.sqlite
+async def test_a_quiet_request_takes_no_message_without_a_reply(
+    tg: Backend, bot_api: BotApi
+) -> None:
+    """The conversation on the one open request is over 72 hours old (created and last
+    public comment): a message without a reply is a new request."""
+    w = await _client_world(tg)
+    assert (await _post(tg, _private("Не печатает чек")))["outcome"] == "task_created"
+    [old] = await _requests_of(w["client"]["id"])
+    assert (await _post(tg, _private("И сканер")))["outcome"] == "comment_added"
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=73)
+    await Task.update({Task.created_at: long_ago}).where(Task.id == old["id"])
+    await Comment.update({Comment.created_at: long_ago}).where(Comment.task == old["id"])
+    assert (await _post(tg, _private("Роутер мигает")))["outcome"] == "task_created"
+    assert len(await _requests_of(w["client"]["id"])) == 2
+    assert len(await _comments_on(old["id"])) == 1
+
+
+@pytest.mark.sqlite
+async def test_start_and_help_explain_the_bot_and_create_nothing(
+    tg: Backend, bot_api: BotApi
+) -> None:
+    w = await _client_world(tg, language="en")
+    for text in ("/start", "/help"):
+        assert (await _post(tg, _private(text)))["outcome"] == "help"
+    assert await _requests_of(w["client"]["id"]) == []
+    said = bot_api.sent(CLIENT_TG)[-1]["text"]
+    assert "/new" in said and "reply" in said  # the client's language: English
+    assert (await _post(tg, _private("/new")))["outcome"] == "refused"
+    assert (await _post(tg, _private("Printer is broken")))["outcome"] == "task_created"
+    assert bot_api.sent(CLIENT_TG)[-1]["text"].startswith("Request #")
+
+
+def test_the_client_bot_has_its_words_in_both_languages() -> None:
+    ru, en = i18n.labels("ru", "telegram_bot"), i18n.labels("en", "telegram_bot")
+    assert ru and set(ru) == set(en)
+    for key in ru:
+        assert i18n.placeholders(ru[key]) == i18n.placeholders(en[key]), key
+        # a reply to the bot's answer threads into the task it names first
+        if "{number}" in ru[key]:
+            assert ru[key].index("#{number}") == ru[key].index("#"), key
+            assert en[key].index("#{number}") == en[key].index("#"), key
