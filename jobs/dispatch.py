@@ -12,10 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Coroutine
-from typing import Any
-
-from arq import ArqRedis, create_pool
-from arq.connections import RedisSettings
+from typing import TYPE_CHECKING, Any
 
 from jobs.documents import JOBS as DOCUMENT_JOBS
 from jobs.geocoding import GEOCODING_SWEEP_SECONDS, sweep_geocoding
@@ -26,6 +23,9 @@ from jobs.sla import SLA_SWEEP_SECONDS, sweep_sla
 from server.lib.logs import get_logger
 from server.notifications.delivery import Delivery, run_sweep
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from arq import ArqRedis
 
 log = get_logger("naryad.jobs")
 DELIVER = "deliver_notification"
@@ -38,6 +38,10 @@ def notification_job_id(notification_id: int) -> str:
 
 
 async def arq_pool(redis_url: str) -> ArqRedis:
+    # arq and redis-py (~13 MB) are loaded only where there is a Redis.
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
     return await create_pool(
         RedisSettings.from_dsn(redis_url),
         job_serializer=serialize,

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
-from redis import asyncio as aioredis
-from redis.exceptions import RedisError
 
 from server import settings as process_settings
 from server.lib.errors import TooManyRequests
@@ -180,6 +178,11 @@ class RedisStore:
     PREFIX = "naryad:auth:"
 
     def __init__(self, url: str) -> None:
+        # redis-py (with cryptography and PyJWT, ~12 MB) is loaded only where there is a Redis.
+        from redis import asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         self._redis = aioredis.from_url(  # type: ignore[no-untyped-call]
             url, socket_connect_timeout=2, socket_timeout=2
         )
@@ -204,7 +207,7 @@ class RedisStore:
     async def locked_until(self, subject: str, now: float) -> float | None:
         try:
             raw = await self._redis.get(self._keys(subject)[1])
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             self._unreachable(exc)
             return await self._fallback.locked_until(subject, now)
         until = int(raw) / 1000 if raw else 0.0
@@ -224,7 +227,7 @@ class RedisStore:
         ]
         try:
             until_ms = int(await self._fail_script(keys=keys, args=args))
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             self._unreachable(exc)
             return await self._fallback.fail(subject, now, policy)
         return until_ms / 1000 if until_ms else None
@@ -233,7 +236,7 @@ class RedisStore:
         failures, _, strikes = self._keys(subject)
         try:
             await self._redis.delete(failures, strikes)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             self._unreachable(exc)
         await self._fallback.forget_failures(subject)
 
