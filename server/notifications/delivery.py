@@ -76,6 +76,7 @@ def _env() -> jinja2.Environment:
             autoescape=jinja2.select_autoescape(["html.j2"]),
             keep_trailing_newline=False,
             undefined=jinja2.ChainableUndefined,
+            auto_reload=False,  # (no stat() of the template file per message)
         )
     return _jinja
 

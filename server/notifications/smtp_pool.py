@@ -150,24 +150,27 @@ class SmtpPool:
     async def _transaction(
         self, conn: _Connection, sender: str, recipient: str, raw: bytes, *, reused: bool
     ) -> None:
+        """MAIL, RCPT, DATA under one deadline (one timer per message rather than one per
+        command)."""
         import aiosmtplib
 
         smtp = conn.smtp
-        try:
-            if not smtp.is_connected:
-                raise aiosmtplib.SMTPServerDisconnected("closed while idle")
-            options = [f"SIZE={len(raw)}"] if smtp.supports_extension("size") else []
-            await smtp.mail(sender, options=options, timeout=self.timeout)
-        except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
-            if reused:
-                raise _Stale() from exc
-            raise
-        except aiosmtplib.SMTPResponseException as exc:
-            if reused and exc.code == 421:  # "closing the channel" (idle too long)
-                raise _Stale() from exc
-            raise
-        await smtp.rcpt(recipient, timeout=self.timeout)
-        await smtp.data(raw, timeout=self.timeout)
+        async with asyncio.timeout(self.timeout):
+            try:
+                if not smtp.is_connected:
+                    raise aiosmtplib.SMTPServerDisconnected("closed while idle")
+                options = [f"SIZE={len(raw)}"] if smtp.supports_extension("size") else []
+                await smtp.mail(sender, options=options, timeout=None)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                if reused:
+                    raise _Stale() from exc
+                raise
+            except aiosmtplib.SMTPResponseException as exc:
+                if reused and exc.code == 421:  # "closing the channel" (idle too long)
+                    raise _Stale() from exc
+                raise
+            await smtp.rcpt(recipient, timeout=None)
+            await smtp.data(raw, timeout=None)
 
     async def close(self) -> None:
         """QUIT every idle connection (at shutdown)."""
