@@ -513,15 +513,29 @@ async def _read_created(actor: Actor | None, task_id: int) -> TaskOut:
     """The new task as get_task answers it (visibility included), after what the
     TaskCreated subscribers wrote. A task created a moment ago has no watchers (only
     editing adds them) and no follow-ups (a follow-up names an existing task as its
-    parent), so those two reads of a single-task read are left out."""
+    parent), so those two reads of a single-task read are left out; on PostgreSQL what
+    other domains show (equipment, contract, rating: extensions.read_in_sql) is read in
+    the same statement as the row."""
     query = TaskQuery().where("t.id = {}", task_id)
     if actor is not None:
         query = _restrict_to_visible(query, actor)
-    rows = await query.fetch()
+    sql, args = query.sql()
+    parts = None if db.is_sqlite() else extensions.single_read_sql()
+    if parts:
+        head, found, joins = sql.partition("FROM tasks t\n")
+        assert found, "_TASK_SELECT no longer reads FROM tasks t"
+        extras = ", ".join(f'({part.sql}) AS "created.ext{i}"' for i, part in enumerate(parts))
+        sql = f"{head.rstrip()},\n    {extras}\n{found}{joins}"
+    rows = await db.fetch_rows(sql, *args)
     if not rows:
         raise NotFound("task.not_found", task_id=task_id)
     task = _task_out(_typed(rows[0]), actor)
-    await extensions.fill_single_read(task)  # equipment, contract, rating (other domains)
+    if parts is None:
+        await extensions.fill_single_read(task)
+    else:
+        for i, part in enumerate(parts):
+            value = rows[0][f"created.ext{i}"]
+            part.apply(task, json.loads(value) if isinstance(value, str | bytes) else value)
     return task
 
 
