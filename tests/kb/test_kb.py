@@ -203,13 +203,20 @@ async def test_postgres_search_uses_the_gin_index_without_a_pending_list(
 ) -> None:
     """Over a few thousand articles the planner answers every search query through the
     GIN index on the stored tsvector, and the index takes new entries directly
-    (fastupdate off: no pending list that every search would read)."""
+    (fastupdate off: no pending list that every search would read); the vector is kept
+    in the row (storage MAIN)."""
     conn = await asyncpg.connect(backend.url)
     try:
         options = await conn.fetchval(
             "SELECT reloptions FROM pg_class WHERE relname = 'kb_articles_search'"
         )
         assert options == ["fastupdate=off"]
+        # the vector ts_rank reads stays in the row, not in the TOAST table
+        storage = await conn.fetchval(
+            "SELECT attstorage FROM pg_attribute "
+            "WHERE attrelid = 'kb_articles'::regclass AND attname = 'search'"
+        )
+        assert storage == b"m"  # a "char"
         await conn.execute(
             "INSERT INTO kb_articles (title, search_text, public) "
             "SELECT CASE WHEN g % 30 = 0 THEN 'Касса ' ELSE 'Принтер ' END || g, "
