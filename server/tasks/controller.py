@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -34,6 +35,13 @@ from server.tasks.schemas import (
 )
 
 TaskRequest = Request[Actor, str, Any]
+
+
+async def _act(request: TaskRequest, action: Callable[[], Awaitable[TaskOut]]) -> Response[TaskOut]:
+    """A state-machine action: its Idempotency-Key is not looked up before it runs (a key
+    is almost always new; a replay is refused or rolled back and answered from the store,
+    server/tasks/idempotency.py)."""
+    return await idempotency.respond_once(request, action, look_first=False)
 
 
 class TemplatesController(Controller):
@@ -175,14 +183,14 @@ class TasksController(Controller):
     @post("/{task_id:int}/accept", guards=[EMPLOYEES], status_code=200)
     async def accept(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request, lambda: transitions.accept_task(request.user, task_id, expected_version=v)
         )
 
     @post("/{task_id:int}/assign", guards=[EMPLOYEES], status_code=200)
     async def assign(self, task_id: int, data: AssignIn, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request,
             lambda: transitions.assign_task(
                 request.user, task_id, data.user_id, expected_version=v
@@ -192,7 +200,7 @@ class TasksController(Controller):
     @post("/{task_id:int}/depart", guards=[EMPLOYEES], status_code=200)
     async def depart(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request, lambda: transitions.depart_task(request.user, task_id, expected_version=v)
         )
 
@@ -202,7 +210,7 @@ class TasksController(Controller):
     ) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
         body = data or ArriveIn()
-        return await idempotency.respond_once(
+        return await _act(
             request,
             lambda: transitions.arrive_task(
                 request.user,
@@ -217,7 +225,7 @@ class TasksController(Controller):
     @post("/{task_id:int}/start", guards=[EMPLOYEES], status_code=200)
     async def start(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request, lambda: transitions.start_task(request.user, task_id, expected_version=v)
         )
 
@@ -227,7 +235,7 @@ class TasksController(Controller):
     ) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
         works = data.completed_works if data else None
-        return await idempotency.respond_once(
+        return await _act(
             request,
             lambda: transitions.done_task(request.user, task_id, works, expected_version=v),
         )
@@ -235,7 +243,7 @@ class TasksController(Controller):
     @post("/{task_id:int}/approve", guards=[EMPLOYEES], status_code=200)
     async def approve(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request, lambda: transitions.approve_task(request.user, task_id, expected_version=v)
         )
 
@@ -244,7 +252,7 @@ class TasksController(Controller):
         self, task_id: int, data: ReasonIn, request: TaskRequest
     ) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request,
             lambda: transitions.return_task(request.user, task_id, data.reason, expected_version=v),
         )
@@ -252,7 +260,7 @@ class TasksController(Controller):
     @post("/{task_id:int}/release", guards=[EMPLOYEES], status_code=200)
     async def release(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request, lambda: transitions.release_task(request.user, task_id, expected_version=v)
         )
 
@@ -261,7 +269,7 @@ class TasksController(Controller):
         self, task_id: int, data: PostponeIn, request: TaskRequest
     ) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request,
             lambda: transitions.postpone_task(
                 request.user, task_id, data.until, data.reason, expected_version=v
@@ -272,7 +280,7 @@ class TasksController(Controller):
     async def resume(self, task_id: int, request: TaskRequest) -> Response[TaskOut]:
         """R11: bring a postponed task back before its time (holder or dispatcher)."""
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request, lambda: transitions.resume_task(request.user, task_id, expected_version=v)
         )
 
@@ -281,7 +289,7 @@ class TasksController(Controller):
         self, task_id: int, data: RedirectIn, request: TaskRequest
     ) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request,
             lambda: transitions.redirect_task(
                 request.user, task_id, data.user_id, data.call_back, expected_version=v
@@ -291,7 +299,7 @@ class TasksController(Controller):
     @post("/{task_id:int}/refuse", guards=[EMPLOYEES], status_code=200)
     async def refuse(self, task_id: int, data: RefuseIn, request: TaskRequest) -> Response[TaskOut]:
         v = idempotency.expected_version(request)
-        return await idempotency.respond_once(
+        return await _act(
             request,
             lambda: transitions.refuse_task(
                 request.user, task_id, data.reason, data.reason_id, expected_version=v

@@ -4,6 +4,13 @@ The PWA's offline outbox resends actions when it cannot tell whether they arrive
 stored response is written in the same transaction as the change, and (user, key) is
 unique, so two copies racing each other still produce one change: the second one's
 insert fails, its work rolls back, and it answers with the first one's response.
+
+A key is usually new, so state-machine actions (`look_first=False`) do not look it up
+first: a replay runs the action again inside the transaction — which refuses (the task has
+moved on) or finds the key taken on insert — rolls it back, and answers with the stored
+response. That saves the look-up on every action the PWA sends; it is only for actions
+whose every effect is in that transaction or after its commit (transitions are: their
+notifications are outbox rows, their kicks run after the commit).
 """
 
 from __future__ import annotations
@@ -63,15 +70,17 @@ async def run_once(
     request_hash: str,
     status_code: int,
     action: Callable[[], Awaitable[Any]],
+    look_first: bool = True,
 ) -> Response[Any]:
     if key is None:
         return Response(await action(), status_code=status_code)
     key = key.strip()
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise InvalidInput("request.idempotency_key_length", max=MAX_KEY_LENGTH)
-    replay = await _stored(user_id, key, request_hash)
-    if replay is not None:
-        return replay
+    if look_first:
+        replay = await _stored(user_id, key, request_hash)
+        if replay is not None:
+            return replay
     try:
         async with db.transaction():
             body = _encoder.encode(await action())
@@ -128,6 +137,8 @@ async def respond_once(
     request: Request[Any, Any, Any],
     action: Callable[[], Awaitable[Any]],
     status_code: int = 200,
+    *,
+    look_first: bool = True,
 ) -> Response[Any]:
     """Run a state-changing request's action, honouring its Idempotency-Key."""
     return await run_once(
@@ -136,4 +147,5 @@ async def respond_once(
         request_hash=fingerprint(request.method, request.url.path, await request.body()),
         status_code=status_code,
         action=action,
+        look_first=look_first,
     )
