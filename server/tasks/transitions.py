@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from piccolo.columns import Column
@@ -161,6 +162,11 @@ def _not_allowed(task: TaskState, action: str) -> Conflict:
 def _answer_select(source: str) -> str:
     """The single-task read (service._TASK_SELECT plus watchers, follow-ups and what
     other domains add, extensions.read_in_sql) over the rows of `source` as `t`."""
+    return _answer_select_for(source, tuple(part.sql for part in _sql_parts()))
+
+
+@functools.lru_cache(maxsize=16)
+def _answer_select_for(source: str, parts: tuple[str, ...]) -> str:
     extras = [
         "(SELECT coalesce(json_agg(json_build_array(u.id, u.full_name) "
         "ORDER BY w.created_at, w.id), '[]') FROM task_watchers w "
@@ -168,7 +174,7 @@ def _answer_select(source: str) -> str:
         "ARRAY(SELECT f.id FROM tasks f WHERE f.parent_task = t.id ORDER BY f.id) "
         'AS "answer.follow_ups"',
     ]
-    extras += [f'({part.sql}) AS "answer.ext{i}"' for i, part in enumerate(_sql_parts())]
+    extras += [f'({sql}) AS "answer.ext{i}"' for i, sql in enumerate(parts)]
     head, found, joins = service._TASK_SELECT.partition("FROM tasks t\n")
     assert found, "service._TASK_SELECT no longer reads FROM tasks t"
     return f"{head.rstrip()},\n    {', '.join(extras)}\nFROM {source} t\n{joins}"
@@ -178,9 +184,11 @@ def _sql_parts() -> list[extensions.SqlRead]:
     return extensions.single_read_sql() or []
 
 
-async def _answer(row: dict[str, Any], actor: Actor | None) -> TaskOut:
-    """A row of _answer_select as the TaskOut a single-task read returns."""
-    task = service._task_out(service._typed(row), actor)
+async def _answer(row: Mapping[str, Any], actor: Actor | None) -> TaskOut:
+    """A row of _answer_select (a dict, or asyncpg's Record on PostgreSQL) as the TaskOut
+    a single-task read returns."""
+    typed = service._typed(dict(row)) if db.is_sqlite() else row
+    task = service._task_out(cast("dict[str, Any]", typed), actor)
     task.watchers = [UserRef(uid, name) for uid, name in _json(row["answer.watchers"])]
     task.follow_ups = list(row["answer.follow_ups"] or [])
     parts = extensions.single_read_sql()
@@ -202,6 +210,22 @@ async def _read_answer(task_id: int, actor: Actor | None) -> TaskOut:
     if not rows:
         raise NotFound("task.not_found", task_id=task_id)
     return await _answer(rows[0], actor)
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(template: str) -> str:
+    """A `{}`-placeholder statement in PostgreSQL's $1, $2… (once per statement shape)."""
+    pieces = template.split("{}")
+    return "".join(f"{piece}${i}" for i, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
+
+
+async def _fetch_in_transaction(template: str, args: list[Any]) -> list[Any]:
+    """PostgreSQL, inside db.transaction(): run a statement on the transaction's own
+    connection, numbered once per shape (Piccolo's raw() parses and converts every time)."""
+    transaction = db.current_engine().current_transaction.get()
+    assert transaction is not None, "call inside db.transaction()"
+    rows: list[Any] = await transaction.connection.fetch(_numbered(template), *args)
+    return rows
 
 
 def _atomic() -> AbstractAsyncContextManager[None]:
@@ -357,7 +381,7 @@ async def _write(
         conditions = [("t.id = {}", [task_id]), ("t.version = {}", [version])]
         event_args = _event_args(actor, change.kind, channel, event, change.public, now)
         sql, args = _write_sql(values, conditions, event_args, answer=False)
-        return bool(await Task.raw(sql, *args))
+        return bool(await _fetch_in_transaction(sql, args))
     piccolo_values = {
         column: Coalesce(column, value.at) if isinstance(value, _Stamp) else value
         for column, value in values.items()
@@ -522,7 +546,7 @@ async def _accept_at_once(
     event = _event_args(actor, "accepted", channel, data, True, now)
     sql, args = _write_sql(values, conditions, event, answer=True)
     async with _atomic():
-        rows = await Task.raw(sql, *args)
+        rows = await _fetch_in_transaction(sql, args)
         if not rows:
             return None
         # The answer is the row this statement wrote: an accept's subscribers write no
@@ -914,10 +938,12 @@ async def _write_comment(
 ) -> int:
     if not db.is_sqlite():
         mentions_json = msgspec.json.encode(mentions).decode()
-        rows = await Task.raw(
+        rows = await _fetch_in_transaction(
             _COMMENT_SQL,
-            *(task_id, actor.id, body, public, channel, mentions_json, at),
-            *(task_id, at, actor.id, public, mentions_json, channel, not public),
+            [
+                *(task_id, actor.id, body, public, channel, mentions_json, at),
+                *(task_id, at, actor.id, public, mentions_json, channel, not public),
+            ],
         )
         return int(rows[0]["id"])
     comment = Comment(
