@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 
 from server import db, subscribers
 from server import settings as process_settings
+from server.accounts import session_cache
 from server.accounts.auth import TokenAuthMiddleware
 from server.accounts.controller import AuthController, DirectoryAccountsController
 from server.accounts.lockouts_controller import LockoutsController
@@ -123,6 +124,22 @@ async def _logins(settings: Settings) -> AsyncIterator[None]:
         await throttle.close()
 
 
+@contextlib.asynccontextmanager
+async def _sessions(settings: Settings) -> AsyncIterator[None]:
+    """The short-lived token cache, where a Redis can tell every process to forget."""
+    if not settings.redis_url or settings.auth_cache_s <= 0:
+        yield
+        return
+    cache = session_cache.SessionCache(settings.redis_url, settings.auth_cache_s)
+    await cache.start()
+    session_cache.install(cache)
+    try:
+        yield
+    finally:
+        session_cache.install(None)
+        await cache.close()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = process_settings.install(settings or Settings.from_env())
     subscribers.install()
@@ -131,7 +148,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with db.connection_pool(engine), _jobs(settings), _logins(settings):
+        async with (
+            db.connection_pool(engine),
+            _jobs(settings),
+            _logins(settings),
+            _sessions(settings),
+        ):
             log.info(
                 "naryad started",
                 database=engine.engine_type,

@@ -55,6 +55,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     route_speed_kmh: float = 25.0
     route_navigator: str = "yandex"
     token_ttl_hours: int = 24 * 30
+    # With a Redis, each API process remembers whose a token is for this long; any change
+    # to the user (roles, groups, deactivation, password, logout) forgets it in every
+    # process at once (server/accounts/session_cache.py). 0 switches it off.
+    auth_cache_s: float = 10.0
     # The client portal (server/portal): codes of templates whose tasks clients never see
     # (comma-separated; empty: clients see every template's tasks of their company).
     portal_hidden_templates: str = "accounting"
@@ -136,6 +140,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 "NARYAD_DB_POOL_MAX must be at least 1 and NARYAD_DB_STATEMENT_CACHE at least 0"
             )
+        if settings.auth_cache_s < 0:
+            raise SettingsError("NARYAD_AUTH_CACHE_S must be 0 (off) or a number of seconds")
         if not settings.print_timeout_s > 0:
             raise SettingsError("NARYAD_PRINT_TIMEOUT_S must be a positive number of seconds")
         if not settings.imap_poll_s > 0 or settings.imap_max_attempts < 1:

@@ -108,14 +108,16 @@ class Server:
     ):
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "NARYAD_DATABASE_URL": database_url,
-            "NARYAD_LOG_LEVEL": "WARNING",
-            "NARYAD_PUBLIC_URL": self.base_url,
-            **(extra_env or {}),
-        }
-        env.pop("NARYAD_REDIS_URL", None)
+        env = {**os.environ}
+        env.pop("NARYAD_REDIS_URL", None)  # jobs in-process, unless a test asks for a Redis
+        env.update(
+            {
+                "NARYAD_DATABASE_URL": database_url,
+                "NARYAD_LOG_LEVEL": "WARNING",
+                "NARYAD_PUBLIC_URL": self.base_url,
+                **(extra_env or {}),
+            }
+        )
         self.log = open(ROOT / "test-output" / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [

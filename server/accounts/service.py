@@ -9,6 +9,7 @@ import secrets
 from typing import Any, cast
 
 from server import db
+from server.accounts import session_cache
 from server.accounts.schemas import GroupOut, UserIn, UserOut, UserPatch
 from server.accounts.tables import AuthToken, Group, Membership, User
 from server.clients import service as clients
@@ -274,6 +275,9 @@ async def update_user(actor: Actor, user_id: int, patch: UserPatch) -> UserOut:
             await User.update(changes).where(User.id == user_id)
         if not active:
             await AuthToken.delete().where(AuthToken.user == user_id)
+        # Roles, groups, counterparty, language or the account itself: who the user's
+        # tokens stand for changed.
+        await session_cache.changed(user_id)
     return await get_user(user_id)
 
 
@@ -297,6 +301,7 @@ async def _end_sessions(user_id: int, *, keep: str | None = None) -> None:
     if keep is not None:
         query = query.where(AuthToken.token_hash != _token_hash(keep))
     await query
+    await session_cache.changed(user_id)
 
 
 async def set_password(user_id: int, password: str, *, keep_token: str | None = None) -> None:
@@ -362,7 +367,13 @@ async def login(
 
 async def logout(token: str) -> None:
     async with db.transaction():
-        await AuthToken.delete().where(AuthToken.token_hash == _token_hash(token))
+        rows = (
+            await AuthToken.delete()
+            .where(AuthToken.token_hash == _token_hash(token))
+            .returning(AuthToken.user)
+        )
+        for row in rows:
+            await session_cache.changed(row["user"])
 
 
 # The token lookup runs on every request: one pre-written query, no ORM compilation.
@@ -381,15 +392,27 @@ _TOKEN_SQL_SQLITE = _TOKEN_SQL.format(
 
 
 async def actor_for_token(token: str) -> Actor | None:
+    token_hash = _token_hash(token)
+    cache = session_cache.current()
+    generation = 0
+    if cache is not None:
+        cached = cache.get(token_hash)
+        if cached is not None:
+            return cached
+        generation = cache.generation
     sql = _TOKEN_SQL_SQLITE if db.is_sqlite() else _TOKEN_SQL_POSTGRES
-    rows = await AuthToken.raw(sql, _token_hash(token))
-    if not rows or _aware(rows[0]["expires_at"]) <= clock.now():
+    rows = await db.fetch_rows(sql, token_hash)
+    now = clock.now()
+    if not rows or (expires_at := _aware(rows[0]["expires_at"])) <= now:
         return None
-    row = rows[0]
+    row = dict(rows[0])
     groups = row["groups"]
     if isinstance(groups, str):  # SQLite's group_concat
         groups = [int(g) for g in groups.split(",")]
-    return _actor(row, list(groups or []))
+    actor = _actor(row, list(groups or []))
+    if cache is not None:
+        cache.put(token_hash, actor, generation, (expires_at - now).total_seconds())
+    return actor
 
 
 def _aware(value: dt.datetime | str) -> dt.datetime:

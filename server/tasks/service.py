@@ -679,7 +679,10 @@ def checkin_warning(far: bool, distance_m: float | None) -> str | None:
 
 
 def _task_out(
-    r: Mapping[str, Any], actor: Actor | None = None, now: dt.datetime | None = None
+    r: Mapping[str, Any],
+    actor: Actor | None = None,
+    now: dt.datetime | None = None,
+    memo: dict[tuple[Any, ...], list[str]] | None = None,
 ) -> TaskOut:
     requester: Requester | None = None
     if r["requester_contact.id"] is not None:
@@ -730,16 +733,33 @@ def _task_out(
             reacted_at=r["reacted_at"],
             due_resolution_at=r["due_resolution_at"],
         ),
-        actions=actions_for(
+        actions=_actions(actor, r, {} if memo is None else memo) if actor is not None else [],
+    )
+
+
+def _actions(
+    actor: Actor, r: Mapping[str, Any], memo: dict[tuple[Any, ...], list[str]]
+) -> list[str]:
+    """actions_for a row; a list page asks it per row, and rows repeat the same few answers."""
+    assignee_id, group_id = r["assignee.id"], r["group.id"]
+    key = (
+        r["status"],
+        r["template.has_departure"],
+        r["template.requires_check"],
+        assignee_id == actor.id,
+        assignee_id is None,
+        group_id,
+    )
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = actions_for(
             actor,
             _RowFlags(bool(r["template.has_departure"]), bool(r["template.requires_check"])),
             r["status"],
-            assignee_id=r["assignee.id"],
-            group_id=r["group.id"],
+            assignee_id=assignee_id,
+            group_id=group_id,
         )
-        if actor is not None
-        else [],
-    )
+    return list(found)
 
 
 # Who sees every task: those who dispatch, check or administer the company's work.
@@ -840,8 +860,9 @@ async def list_tasks(actor: Actor, f: TaskFilter) -> TaskPage:
     more = len(page) > f.limit
     page = page[: f.limit]
     now = clock.now()
+    memo: dict[tuple[Any, ...], list[str]] = {}
     return TaskPage(
-        items=[_task_out(_typed(r), actor, now) for r in page],
+        items=[_task_out(_typed(r), actor, now, memo) for r in page],
         next_cursor=str(page[-1]["id"]) if more and page else None,
     )
 
