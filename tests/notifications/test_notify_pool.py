@@ -50,6 +50,16 @@ class PeerSink(MailSink):
         envelope.mail_options.extend(options)
         return "250 OK"
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("gone"):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("full"):
+            return "452 4.2.2 mailbox full, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         answer = await super().handle_DATA(server, session, envelope)
         with self.lock:
@@ -260,6 +270,37 @@ async def test_a_broken_pooled_connection_is_replaced_and_no_mail_is_lost(
     ids = smtp.sink.message_ids()
     assert len(ids) == 60 and set(ids) == everything
     assert after_drop < smtp.sink.connections() <= after_drop + 2
+
+
+async def test_a_refused_recipient_fails_or_waits_and_the_connection_stays(
+    outbox: str, smtp: PeerServer
+) -> None:
+    """550 to RCPT: the row fails for good; 452: it is retried later; the envelope is
+    reset (RSET) and the same connection carries the next mail."""
+    delivery = Delivery(_settings(smtp, concurrency=1))
+    try:
+        good = await _write_outbox(3, "a")
+        await Notification.update({Notification.address: "gone@romashka.test"}).where(
+            Notification.message_id == min(good)
+        )
+        await Notification.update({Notification.address: "full@romashka.test"}).where(
+            Notification.message_id == max(good)
+        )
+        assert await delivery.run_sweep() == 3
+    finally:
+        await delivery.close()
+    rows = {
+        r["address"]: r
+        for r in await Notification.select(
+            Notification.address, Notification.status, Notification.attempts, Notification.error
+        )
+    }
+    assert rows["gone@romashka.test"]["status"] == "failed"
+    assert "550" in rows["gone@romashka.test"]["error"]
+    assert rows["full@romashka.test"]["status"] == "pending"
+    assert rows["full@romashka.test"]["attempts"] == 1
+    assert [r["status"] for a, r in rows.items() if a.startswith("eng")] == ["sent"]
+    assert len(smtp.sink.accepted) == 1 and delivery.smtp.opened == 1
 
 
 async def test_batch_claims_by_concurrent_claimers_never_overlap(own_pg: str) -> None:
