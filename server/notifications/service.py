@@ -553,13 +553,6 @@ async def _claim_sqlite(
     return rows
 
 
-async def claim(notification_id: int, lease_s: float) -> dict[str, Any] | None:
-    """Take one row for delivery, or None if it is sent, failed, not yet due, or being sent
-    by someone else whose lease has not run out."""
-    rows = await claim_batch(1, lease_s, ids=[notification_id])
-    return rows[0] if rows else None
-
-
 def _mark_sent_sql(rows: list[tuple[int, dt.datetime]], now: dt.datetime) -> str:
     """One round trip: the transaction, its commit mode and the UPDATE as one simple query
     (its values are integers and timestamps of our own, written as literals)."""
