@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import email
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from email import policy
@@ -328,6 +330,59 @@ async def test_batch_claims_by_concurrent_claimers_never_overlap(own_pg: str) ->
     assert len(everything) == 600 and len(set(everything)) == 600
     assert sum(1 for taken in claimed if taken) > 1  # they really did share the work
     assert await Notification.count().where(Notification.status == "sending") == 600
+
+
+def _nodes(plan: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    found = [plan] if plan["Node Type"] == kind else []
+    for child in plan.get("Plans", []):
+        found += _nodes(child, kind)
+    return found
+
+
+async def test_a_claim_reads_the_unsettled_rows_only_however_many_were_sent(
+    own_pg: str,
+) -> None:
+    """50 000 rows sent long ago, 200 due: a claim walks the partial index of unsettled
+    rows, not the primary key from the oldest row (which read every sent row), with the
+    custom plan and with the generic one PostgreSQL switches a prepared statement to."""
+    db.configure_database(own_pg)
+    await Notification.delete(force=True)
+    conn = await service.open_outbox_connection()
+    try:
+        await conn.execute(
+            """
+            INSERT INTO notifications (kind, channel, address, language, context, status,
+                attempts, next_attempt_at, error, thread_references, created_at, sent_at)
+            SELECT 'assigned', 'email', 'a@naryad.test', 'ru', '{}', 'sent', 0,
+                now() - interval '1 day', '', '', now() - interval '1 day', now()
+            FROM generate_series(1, 50000)
+            """
+        )
+        await _write_outbox(200)
+        await conn.execute("ANALYZE notifications")
+        now = clock.now()
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute("BEGIN")  # the claims are undone below
+            try:
+                await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
+                explained = await conn.fetchval(
+                    f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {service._CLAIM_DUE}",
+                    now,
+                    now - dt.timedelta(seconds=30),
+                    40,
+                )
+            finally:
+                await conn.execute("ROLLBACK")
+            plan = json.loads(explained)[0]["Plan"]
+            assert plan["Actual Rows"] == 40
+            # What the claim reads to find its rows (below LockRows); the UPDATE above
+            # it writes those 40 rows and their index entries.
+            (scan,) = _nodes(plan, "LockRows")
+            assert "notifications_unsettled" in json.dumps(scan), (mode, explained)
+            buffers = scan["Shared Hit Blocks"] + scan["Shared Read Blocks"]
+            assert buffers < 200, (mode, buffers)
+    finally:
+        await conn.close()
 
 
 async def test_two_workers_batch_claiming_never_send_a_row_twice(
