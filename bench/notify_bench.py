@@ -1,13 +1,29 @@
-"""Notifications per second, end to end: event → message accepted by a local SMTP server.
+"""Notification deliveries per second: one `naryad worker` against a default arq worker.
 
-    .venv/bin/python bench/notify_bench.py [--messages 300] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python bench/notify_bench.py [--messages 3000] [--arq-messages 500]
+        [--rounds 3] [--events 300] [--pg postgresql://postgres@127.0.0.1:5432/test]
 
-Events go through the real service (public comments on one task, each one client e-mail,
-enqueued to arq after its commit) into a fresh PostgreSQL database; then 1 and 2
-`naryad worker` processes deliver them to an aiosmtpd server on loopback. The clock runs
-from the first enqueued event to the last message answered 250. Baseline in the same run:
-the same number of messages sent straight with aiosmtplib (one connection per message,
-as the worker does), 10 at a time.
+Processes, on this 2-CPU machine:
+* `naryad worker` (defaults: 10 senders, so a pool of at most 10 SMTP connections),
+  pinned to CPU 0 (`taskset -c 0`);
+* the baseline, a default arq worker (bench/notify_arq_baseline.py: plain WorkerSettings,
+  a job that builds one mail and sends it with `aiosmtplib.send`), also on CPU 0;
+* the SMTP sink (bench/smtp_sink.py, aiosmtpd, 250 at once), pinned to CPU 1.
+PostgreSQL (a fresh database, dropped at the end) and Redis (dbs 14 and 15) run unpinned.
+
+Rounds, interleaved (naryad, arq, naryad, arq …):
+* naryad: `--messages` client e-mails already in the outbox — copies of a row a real
+  public comment wrote, inserted in one statement (so the writer is not what is measured)
+  — then the one job a commit enqueues wakes the worker. Clock: from that enqueue to the
+  sink's last 250; the round ends when every row is marked sent, and checks that the sink
+  saw each Message-ID once.
+* arq: `--arq-messages` jobs enqueued as fast as Redis takes them; clock from the first
+  enqueue to the sink's last 250.
+The ratio is naryad's deliveries/s over arq's, per pair of rounds.
+
+Then, once, end to end: `--events` public comments through the real service
+(transitions.add_comment, 20 at a time from this process), each enqueued to arq after its
+commit; the clock runs from the first event to the last 250.
 """
 
 from __future__ import annotations
@@ -15,22 +31,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-import aiosmtplib
 import asyncpg
 import redis.asyncio as aioredis
+from arq import create_pool
+from arq.connections import RedisSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "notifications"))
-
-from notify_fakes import SmtpServer  # noqa: E402
 
 from jobs.dispatch import ArqDispatcher  # noqa: E402
 from server import db, subscribers  # noqa: E402
@@ -41,102 +57,127 @@ from server.clients import service as clients  # noqa: E402
 from server.clients.schemas import ContactIn, CounterpartyIn  # noqa: E402
 from server.lib.actor import Actor  # noqa: E402
 from server.notifications import service as notifications  # noqa: E402
-from server.notifications.tables import Notification  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.tasks import service as tasks  # noqa: E402
 from server.tasks import transitions  # noqa: E402
 from server.tasks.schemas import TaskIn  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+NARYAD_REDIS = "redis://127.0.0.1:6379/14"
+ARQ_REDIS = "redis://127.0.0.1:6379/15"
+TICK = os.sysconf("SC_CLK_TCK")
+PIN_WORKER = ["taskset", "-c", "0"]
+PIN_SINK = ["taskset", "-c", "1"]
+ARQ_SETTINGS = "bench.notify_arq_baseline.WorkerSettings"
+SINK = ROOT / "bench" / "smtp_sink.py"
 
 
-async def _wait_accepted(smtp: SmtpServer, n: int) -> float:
-    deadline = time.perf_counter() + 600
-    while len(smtp.sink.accepted) < n:
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"only {len(smtp.sink.accepted)} of {n} arrived")
-        await asyncio.sleep(0.005)
-    return time.perf_counter()
+def log(msg: str) -> None:
+    print(msg, flush=True)
 
 
-async def run_workers(
-    url: str, smtp: SmtpServer, n: int, workers: int
-) -> tuple[float, float, float]:
-    redis = aioredis.from_url(REDIS_URL)
-    await redis.flushdb()
-    smtp.sink.accepted.clear()
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class Sink:
+    """bench/smtp_sink.py in its own process on CPU 1, and its control connection."""
+
+    def __init__(self) -> None:
+        self.port, self.control = free_port(), free_port()
+        self.proc = subprocess.Popen(
+            [*PIN_SINK, sys.executable, str(SINK), str(self.port), str(self.control)],
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == b"ready"
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.control)
+
+    async def _ask(self, command: str) -> list[str]:
+        self.writer.write(f"{command}\n".encode())
+        await self.writer.drain()
+        return (await self.reader.readline()).decode().split()
+
+    async def reset(self) -> None:
+        await self._ask("reset")
+
+    async def stats(self) -> dict[str, float]:
+        a, d, c, b, first, last = await self._ask("stats")
+        return {
+            "accepted": int(a),
+            "distinct": int(d),
+            "connections": int(c),
+            "bytes": int(b),
+            "first": float(first),
+            "last": float(last),
+        }
+
+    async def wait_for(self, n: int, timeout: float = 900) -> dict[str, float]:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = await self.stats()
+            if stats["accepted"] >= n:
+                return stats
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {stats['accepted']} of {n} mails arrived")
+            await asyncio.sleep(0.02)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def start_naryad_worker(url: str, sink: Sink) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "NARYAD_DATABASE_URL": url,
-        "NARYAD_REDIS_URL": REDIS_URL,
+        "NARYAD_REDIS_URL": NARYAD_REDIS,
         "NARYAD_SMTP_HOST": "127.0.0.1",
-        "NARYAD_SMTP_PORT": str(smtp.port),
+        "NARYAD_SMTP_PORT": str(sink.port),
         "NARYAD_SMTP_FROM": "naryad@naryad.test",
+        "NARYAD_SUPPORT_ADDRESS": "support@naryad.test",
         "NARYAD_MAIL_DOMAIN": "naryad.test",
         "NARYAD_LOG_LEVEL": "WARNING",
     }
-    procs = [
-        subprocess.Popen(  # noqa: ASYNC220 (start-up is not timed)
-            [sys.executable, "-c", "from server.cli import main; main()", "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(workers)
-    ]
-    await asyncio.sleep(3)  # workers connected and idle: measure delivery, not start-up
-    process_settings.install(
-        Settings.from_env({"NARYAD_REDIS_URL": REDIS_URL, "NARYAD_MAIL_DOMAIN": "x.test"})
+    (ROOT / "test-output").mkdir(exist_ok=True)
+    out = open(ROOT / "test-output" / "bench-notify-worker.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [*PIN_WORKER, sys.executable, "-c", "from server.cli import main; main()", "worker"],
+        env=env,
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
-    subscribers.install()
-    dispatcher = ArqDispatcher(REDIS_URL)
-    notifications.configure(dispatcher)
-    actor, task_id = await _fixture()
-    try:
-        # Backlog: events committed with no dispatcher (rows pending), then every id
-        # enqueued at once; measures the job path claim → SMTP 250 → mark sent.
-        notifications.configure(None)
-        ids: list[int] = []
-        for i in range(n):
-            await transitions.add_comment(actor, task_id, f"Ответ {i}", True)
-        ids = [
-            r["id"]
-            for r in await Notification.select(Notification.id).where(
-                (Notification.task == task_id) & (Notification.status == "pending")
-            )
-        ]
-        start = time.perf_counter()
-        await dispatcher(ids)
-        end = await _wait_accepted(smtp, n)
-        backlog = n / (end - start)
-        # End to end: events through the service, 20 writers at once, each enqueued
-        # after its commit; clock from the first event to the last 250.
-        smtp.sink.accepted.clear()
-        notifications.configure(dispatcher)
-        semaphore = asyncio.Semaphore(20)
-
-        async def event(i: int) -> None:
-            async with semaphore:
-                await transitions.add_comment(actor, task_id, f"Ещё ответ {i}", True)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(event(i) for i in range(n)))
-        produced = time.perf_counter()
-        end = await _wait_accepted(smtp, n)
-        return backlog, n / (produced - start), n / (end - start)
-    finally:
-        notifications.configure(None)
-        await dispatcher.close()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(15)
-        await redis.flushdb()
-        await redis.aclose()
 
 
-async def _fixture() -> tuple[Actor, int]:
+def start_arq_worker(sink: Sink) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BENCH_SMTP_PORT": str(sink.port), "BENCH_ARQ_REDIS": ARQ_REDIS}
+    out = open(ROOT / "test-output" / "bench-notify-arq.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [*PIN_WORKER, str(Path(sys.executable).parent / "arq"), ARQ_SETTINGS],
+        env=env,
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def fixture(url: str) -> tuple[Actor, int, int]:
+    """An office user, a client contact and a task; one public comment wrote the outbox
+    row the rounds copy (a client e-mail, Cyrillic subject and body)."""
     tag = uuid.uuid4().hex[:6]
     office = await accounts.create_user(
         UserIn(
@@ -162,65 +203,251 @@ async def _fixture() -> tuple[Actor, int]:
     task = await tasks.create_task(
         actor,
         TaskIn(
-            title=f"Ромашка {tag}: касса",
+            title=f"Ромашка {tag}: касса не печатает чек",
             template="remote_support",
             requester_contact_id=contact.id,
         ),
     )
-    return actor, task.id
+    notifications.configure(None)
+    await transitions.add_comment(
+        actor, task.id, "Здравствуйте! Перезагрузите кассу и пришлите фото чека.", True
+    )
+    conn = await asyncpg.connect(url)
+    try:
+        template = await conn.fetchval(
+            "SELECT max(id) FROM notifications WHERE task = $1 AND channel = 'email'", task.id
+        )
+    finally:
+        await conn.close()
+    return actor, task.id, int(template)
 
 
-async def baseline(smtp: SmtpServer, n: int) -> float:
-    smtp.sink.accepted.clear()
-    semaphore = asyncio.Semaphore(10)
+async def write_outbox(conn: asyncpg.Connection, template: int, n: int) -> list[int]:
+    """n copies of the template row, pending and due, each with a Message-ID of its own."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO notifications (task, kind, channel, "user", contact, address, language,
+            context, status, attempts, next_attempt_at, error, in_reply_to,
+            thread_references, created_at)
+        SELECT task, kind, channel, "user", contact, address, language, context, 'pending',
+            0, now(), '', in_reply_to, thread_references, now()
+        FROM notifications, generate_series(1, $2) WHERE id = $1
+        RETURNING id
+        """,
+        template,
+        n,
+    )
+    ids = [r["id"] for r in rows]
+    await conn.execute(
+        "UPDATE notifications SET message_id = '<naryad.' || id || '.bench@naryad.test>' "
+        "WHERE id = ANY($1::int[])",
+        ids,
+    )
+    return ids
 
-    async def one(i: int) -> None:
-        msg = EmailMessage()
-        msg["From"] = "naryad@naryad.test"
-        msg["To"] = "client@romashka.test"
-        msg["Subject"] = f"[#1] Ромашка: касса {i}"
-        msg.set_content(f"Ответ {i}")
-        msg.add_alternative(f"<p>Ответ {i}</p>", subtype="html")
+
+async def naryad_round(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    dispatcher: ArqDispatcher,
+    template: int,
+    n: int,
+    worker_pid: int,
+) -> dict[str, float]:
+    await sink.reset()
+    ids = await write_outbox(conn, template, n)
+    cpu = cpu_seconds(worker_pid)
+    start = time.monotonic()
+    await dispatcher([ids[0]])  # what a commit does: one job (per row; one is enough here)
+    stats = await sink.wait_for(n)
+    deadline = time.monotonic() + 120
+    while (
+        await conn.fetchval(
+            "SELECT count(*) FROM notifications WHERE id = ANY($1::int[]) AND status = 'sent'", ids
+        )
+        < n
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError("rows not all marked sent")
+        await asyncio.sleep(0.02)
+    marked = time.monotonic()
+    used = cpu_seconds(worker_pid) - cpu
+    stats = await sink.stats()
+    if stats["accepted"] != n or stats["distinct"] != n:
+        raise RuntimeError(f"{stats['accepted']} mails, {stats['distinct']} distinct, for {n}")
+    return {
+        "rate": n / (stats["last"] - start),
+        "marked_s": marked - start,
+        "connections": stats["connections"],
+        "bytes": stats["bytes"] / n,
+        "cpu_ms": used * 1000 / n,
+    }
+
+
+async def arq_round(redis: Any, sink: Sink, n: int, worker_pid: int) -> dict[str, float]:
+    await sink.reset()
+    cpu = cpu_seconds(worker_pid)
+    start = time.monotonic()
+    for i in range(n):
+        await redis.enqueue_job("send_mail", i)
+    stats = await sink.wait_for(n)
+    await asyncio.sleep(0.5)  # jobs finish writing their results
+    used = cpu_seconds(worker_pid) - cpu
+    return {
+        "rate": n / (stats["last"] - start),
+        "connections": stats["connections"],
+        "bytes": stats["bytes"] / n,
+        "cpu_ms": used * 1000 / n,
+    }
+
+
+async def end_to_end(actor: Actor, task_id: int, sink: Sink, events: int) -> tuple[float, float]:
+    """Public comments through the service, 20 at a time, each enqueued after its commit."""
+    await sink.reset()
+    dispatcher = ArqDispatcher(NARYAD_REDIS)
+    notifications.configure(dispatcher)
+    semaphore = asyncio.Semaphore(20)
+
+    async def event(i: int) -> None:
         async with semaphore:
-            await aiosmtplib.send(msg, hostname="127.0.0.1", port=smtp.port)
+            await transitions.add_comment(actor, task_id, f"Ещё ответ {i}", True)
 
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    end = await _wait_accepted(smtp, n)
-    return n / (end - start)
+    try:
+        start = time.monotonic()
+        await asyncio.gather(*(event(i) for i in range(events)))
+        written = time.monotonic()
+        stats = await sink.wait_for(events)
+    finally:
+        notifications.configure(None)
+        await dispatcher.close()
+    return events / (written - start), events / (stats["last"] - start)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=300)
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--messages", type=int, default=3000, help="per naryad round")
+    parser.add_argument("--arq-messages", type=int, default=500, help="per arq round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=300, help="end to end, 0 to skip")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "NARYAD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
     args = parser.parse_args()
     admin = await asyncpg.connect(args.pg)
     name = f"naryad_bench_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{args.pg.rpartition('/')[0]}/{name}"
-    smtp = SmtpServer()
+    for dsn in (NARYAD_REDIS, ARQ_REDIS):
+        r = aioredis.from_url(dsn)
+        await r.flushdb()
+        await r.aclose()
+    sink = Sink()
+    procs: list[subprocess.Popen[bytes]] = []
+    log(f"load average at the start: {loadavg()}")
     try:
         engine = db.configure_database(url)
         await db.migrate()
+        process_settings.install(
+            Settings.from_env({"NARYAD_DATABASE_URL": url, "NARYAD_MAIL_DOMAIN": "naryad.test"})
+        )
+        subscribers.install()
         async with db.connection_pool(engine):
-            base = await baseline(smtp, args.messages)
-            one = await run_workers(url, smtp, args.messages, 1)
-            two = await run_workers(url, smtp, args.messages, 2)
-        print(f"messages: {args.messages}")
-        print(f"direct aiosmtplib (baseline, 10 at a time): {base:8.1f} msg/s")
-        for label, (backlog, events, e2e) in (("1 worker ", one), ("2 workers", two)):
-            print(
-                f"{label}: backlog {backlog:7.1f}/s · events written {events:7.1f}/s · "
-                f"end to end {e2e:7.1f} notifications/s"
-            )
+            actor, task_id, template = await fixture(url)
+            await sink.connect()
+            naryad = start_naryad_worker(url, sink)
+            arq_worker = start_arq_worker(sink)
+            procs += [naryad, arq_worker]
+            dispatcher = ArqDispatcher(NARYAD_REDIS)
+            arq_redis = await create_pool(RedisSettings.from_dsn(ARQ_REDIS))
+            conn = await asyncpg.connect(url)
+            try:
+                # The naryad worker is up when it has sent the template row (its loop
+                # claims what is due at start); then both idle a moment.
+                deadline = time.monotonic() + 120
+                while (
+                    await conn.fetchval("SELECT status FROM notifications WHERE id = $1", template)
+                    != "sent"
+                ):
+                    if time.monotonic() > deadline or naryad.poll() is not None:
+                        raise RuntimeError("the naryad worker did not start")
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(2)
+                # Warm-up (not counted): the template row itself, then a small round each.
+                await naryad_round(conn, sink, dispatcher, template, 50, naryad.pid)
+                await arq_round(arq_redis, sink, 20, arq_worker.pid)
+                results: list[tuple[dict[str, float], dict[str, float], str]] = []
+                for r in range(args.rounds):
+                    a = await naryad_round(
+                        conn, sink, dispatcher, template, args.messages, naryad.pid
+                    )
+                    b = await arq_round(arq_redis, sink, args.arq_messages, arq_worker.pid)
+                    results.append((a, b, loadavg()))
+                    log(
+                        f"round {r + 1}: naryad {a['rate']:7.1f}/s  arq {b['rate']:6.1f}/s  "
+                        f"ratio {a['rate'] / b['rate']:5.1f}x  (load {results[-1][2]})"
+                    )
+                e2e = await end_to_end(actor, task_id, sink, args.events) if args.events else None
+            finally:
+                await conn.close()
+                await dispatcher.close()
+                await arq_redis.aclose()
+        print_results(args, results, e2e)
     finally:
-        smtp.stop()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sink.stop()
+        engine = db.configure_database(url)
+        if getattr(engine, "pool", None) is not None:
+            await engine.close_connection_pool()  # type: ignore[attr-defined]
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
         )
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await admin.close()
+
+
+def print_results(
+    args: argparse.Namespace,
+    results: list[tuple[dict[str, float], dict[str, float], str]],
+    e2e: tuple[float, float] | None,
+) -> None:
+    log("")
+    log(
+        f"naryad worker: {args.messages} mails in the outbox per round; "
+        f"arq: {args.arq_messages} jobs per round; {args.rounds} rounds, interleaved"
+    )
+    log(
+        "round  naryad/s  arq/s   ratio  naryad: all marked  SMTP conns  CPU ms/mail  "
+        "| arq: SMTP conns  CPU ms/mail  | load"
+    )
+    for i, (a, b, load) in enumerate(results, 1):
+        log(
+            f"{i:5}  {a['rate']:8.1f}  {b['rate']:5.1f}  {a['rate'] / b['rate']:5.1f}x  "
+            f"{a['marked_s']:15.2f} s  {a['connections']:10.0f}  {a['cpu_ms']:11.2f}  "
+            f"| {b['connections']:15.0f}  {b['cpu_ms']:11.2f}  | {load}"
+        )
+    rates = [a["rate"] for a, _, _ in results]
+    base = [b["rate"] for _, b, _ in results]
+    ratios = [a["rate"] / b["rate"] for a, b, _ in results]
+    log(
+        f"median: naryad {statistics.median(rates):.1f}/s, arq {statistics.median(base):.1f}/s, "
+        f"ratio {statistics.median(ratios):.1f}x (min {min(ratios):.1f}x)"
+    )
+    log(f"message size: naryad {results[0][0]['bytes']:.0f} B, arq {results[0][1]['bytes']:.0f} B")
+    if e2e is not None:
+        log(
+            f"end to end, {args.events} public comments through transitions.add_comment "
+            f"(20 at a time): events written {e2e[0]:.1f}/s, delivered {e2e[1]:.1f}/s"
+        )
+    log(f"load average at the end: {loadavg()}")
 
 
 if __name__ == "__main__":
