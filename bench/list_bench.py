@@ -107,7 +107,7 @@ class Setup:
         self.tokens: dict[str, str] = {}
         self.people: seed_tasks.People
 
-    async def prepare(self) -> list[str]:
+    async def prepare(self, floor_indexes: bool = True) -> list[str]:
         migrate(self.root, self.dsn)
         conn = await asyncpg.connect(self.dsn)
         try:
@@ -120,7 +120,7 @@ class Setup:
                 await make_counterparties(base, self.tokens["office"])
             await seed_tasks.seed_places(conn)
             self.people = await seed_tasks.people(conn)
-            return await add_indexes(conn)
+            return await add_indexes(conn) if floor_indexes else []
         finally:
             await conn.close()
 

@@ -269,4 +269,27 @@ async def drop_after(conn: asyncpg.Connection, n: int) -> int:
         "WITH d AS (DELETE FROM tasks WHERE id > $1 RETURNING 1) SELECT count(*) FROM d", n
     )
     await conn.execute("SELECT setval('tasks_id_seq', $1)", n)
+    await conn.execute("VACUUM ANALYZE tasks")
     return int(deleted)
+
+
+async def add_new_tasks(conn: asyncpg.Connection, template_code: str, count: int) -> list[int]:
+    """`count` unassigned new tasks of a template in its default group (for accepting)."""
+    rows = await conn.fetch(
+        """INSERT INTO tasks (number, template, title, title_search, description, status,
+            counterparty, "group", created_by, channel, version, created_at, updated_at,
+            status_changed_at, priority, has_departure, requires_check)
+        SELECT NULL, tpl.id, 'ООО «Клиент 1»: к принятию ' || i, 'ооо «клиент 1»: к принятию ' || i,
+            '', 'new', (SELECT min(id) FROM counterparties), tpl.default_group,
+            (SELECT id FROM users WHERE login = 'office'), 'ui', 1, now(), now(), now(),
+            'normal', tpl.has_departure, tpl.requires_check
+        FROM task_templates tpl CROSS JOIN generate_series(1, $2::int) AS i
+        WHERE tpl.code = $1
+        ORDER BY i
+        RETURNING id""",
+        template_code,
+        count,
+    )
+    ids = [r["id"] for r in rows]
+    await conn.execute("UPDATE tasks SET number = id WHERE id = ANY($1::int[])", ids)
+    return ids
