@@ -169,6 +169,11 @@ async def run(cfg: Config, *, seconds: float, rounds: int, connections: int) -> 
                         if got["requests"]
                         else 0.0
                     )
+                    servers = sum(v for k, v in after.items() if k != "load generator") - sum(
+                        v for k, v in before.items() if k != "load generator"
+                    )
+                    got["server_cores"] = servers / seconds
+                    got["per_core_s"] = got["requests"] / servers if servers else 0.0
                     got["pg_cpu_ms"] = (
                         (after.get("postgres", 0) - before.get("postgres", 0))
                         / got["requests"]
@@ -180,8 +185,10 @@ async def run(cfg: Config, *, seconds: float, rounds: int, connections: int) -> 
                     print(
                         f"  {layout:<24} round {r + 1}  {name:<16} {got['rps']:7.0f} req/s  "
                         f"p50 {got['p50']:6.1f} ms  p99 {got['p99']:6.1f} ms  "
-                        f"non-2xx {got['non2xx']:.0f}  API {got['api_cpu_ms']:.2f} ms CPU/req  "
-                        f"PostgreSQL {got['pg_cpu_ms']:.2f} ms CPU/req",
+                        f"non-2xx {got['non2xx']:.0f}  servers used {got['server_cores']:.2f} "
+                        f"cores, {got['per_core_s']:.0f} req per CPU-s  API "
+                        f"{got['api_cpu_ms']:.2f} ms CPU/req  PostgreSQL "
+                        f"{got['pg_cpu_ms']:.2f} ms CPU/req",
                         flush=True,
                     )
         print("\nmedians:")
@@ -192,7 +199,9 @@ async def run(cfg: Config, *, seconds: float, rounds: int, connections: int) -> 
                 medians[name] = statistics.median(g["rps"] for g in runs)
                 print(
                     f"  {layout:<24} {name:<16} {medians[name]:7.0f} req/s  p99 "
-                    f"{statistics.median(g['p99'] for g in runs):6.1f} ms"
+                    f"{statistics.median(g['p99'] for g in runs):6.1f} ms  servers used "
+                    f"{statistics.median(g['server_cores'] for g in runs):.2f} cores, "
+                    f"{statistics.median(g['per_core_s'] for g in runs):.0f} req per CPU-s"
                 )
             first, last = (medians[n] for n, _ in targets)
             print(f"  {layout:<24} {targets[1][0]} / 1: {last / first:.2f}")

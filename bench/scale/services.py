@@ -430,6 +430,8 @@ class PgBouncer(Proc):
             f"default_pool_size = {pool_size}\n"
             "max_client_conn = 2000\n"
             f"ignore_startup_parameters = {', '.join(self.IGNORED)}\n"
+            # after PostgreSQL refused a login (restarting), try again in 1 s, not 15
+            "server_login_retry = 1\n"
         )
         for path in (auth, config):
             give_to(path, self.user)
