@@ -53,7 +53,11 @@ import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The Naryad tree to measure: this one, or another (--root, e.g. an older commit exported
+# with `git archive`) run with this tree's .venv.
+NARYAD_ROOT = Path(os.environ.get("NARYAD_BENCH_ROOT", ROOT)).resolve()
+sys.path.insert(0, str(NARYAD_ROOT))
+NARYAD_CLI = [sys.executable, "-c", "from server.cli import main; main()"]  # `naryad`
 
 PG = os.environ.get("NARYAD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = "redis://127.0.0.1:6379/15"  # a db of its own, flushed before and after
@@ -221,9 +225,11 @@ class QueryLog:
                 setattr(asyncpg.Connection, m, original)
 
 
-def naryad_env(dsn: str) -> dict[str, str]:
+def naryad_env(dsn: str, root: Path = NARYAD_ROOT) -> dict[str, str]:
     return {
         **os.environ,
+        "PYTHONPATH": str(root),
+        "NARYAD_BENCH_ROOT": str(root),
         "NARYAD_DATABASE_URL": dsn,
         "NARYAD_REDIS_URL": REDIS,
         "NARYAD_LOG_LEVEL": "WARNING",
@@ -235,20 +241,32 @@ def naryad_body(n: int) -> dict[str, Any]:
     return {"template": "remote_support", "title": title, "description": DESCRIPTION}
 
 
-def naryad_prepare(dsn: str) -> dict[str, Any]:
-    """Migrate, seed the demo company (the CLI), count the statements of one create."""
-    naryad = str(ROOT / ".venv" / "bin" / "naryad")
+def naryad_prepare(dsn: str, root: Path = NARYAD_ROOT) -> dict[str, Any]:
+    """Migrate and seed the demo company (the CLI), add an SLA rule, count the statements
+    of one create (in a process of its own, on the measured tree)."""
     for command in ("migrate", "seed-demo"):
         subprocess.run(
-            [naryad, command], env=naryad_env(dsn), cwd=ROOT, check=True, capture_output=True
+            [*NARYAD_CLI, command],
+            env=naryad_env(dsn, root),
+            cwd=root,
+            check=True,
+            capture_output=True,
         )
-    for key, value in naryad_env(dsn).items():
-        os.environ[key] = value
-    return asyncio.run(naryad_count(dsn))
+    out = subprocess.run(
+        [sys.executable, __file__, "--count-naryad", dsn],
+        env=naryad_env(dsn, root),
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    info: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return info
 
 
 async def naryad_count(dsn: str) -> dict[str, Any]:
-    """One create through the real app in this process, its statements logged."""
+    """Give remote support an SLA (working hours, reaction 30 min, resolution 4 h), then
+    one create through the real app in this process, its statements logged."""
     from litestar.testing import AsyncTestClient
 
     from server import db, demo
@@ -258,12 +276,30 @@ async def naryad_count(dsn: str) -> dict[str, Any]:
     queries = QueryLog()
     with queries.installed():
         async with AsyncTestClient(app=create_app()) as client:
+
+            async def login(name: str) -> dict[str, str]:
+                body = {"login": name, "password": demo.DEMO_PASSWORD}
+                resp = await client.post("/api/auth/login", json=body)
+                resp.raise_for_status()
+                return {"Authorization": f"Bearer {resp.json()['token']}"}
+
+            admin = await login("admin")
+            week = {str(d): [["09:00", "18:00"]] for d in range(5)}
             resp = await client.post(
-                "/api/auth/login", json={"login": "office", "password": demo.DEMO_PASSWORD}
+                "/api/sla/calendars", json={"name": "Москва 9–18", "week": week}, headers=admin
             )
-            resp.raise_for_status()
-            token = resp.json()["token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            assert resp.status_code == 201, resp.text
+            rule = {
+                "name": "Удалённая поддержка, рабочие часы",
+                "template": "remote_support",
+                "calendar_id": resp.json()["id"],
+                "reaction_minutes": 30,
+                "resolution_minutes": 240,
+            }
+            resp = await client.post("/api/sla/rules", json=rule, headers=admin)
+            assert resp.status_code == 201, resp.text
+            headers = await login("office")
+            token = headers["Authorization"].removeprefix("Bearer ")
             for n in range(3):  # warm caches (templates, R2 word forms, prepared statements)
                 resp = await client.post("/api/tasks", json=naryad_body(n), headers=headers)
                 assert resp.status_code == 201, resp.text
@@ -272,7 +308,7 @@ async def naryad_count(dsn: str) -> dict[str, Any]:
             queries.active = False
             assert resp.status_code == 201, resp.text
             task = resp.json()
-            assert task["counterparty"] and task["group"], task
+            assert task["counterparty"] and task["group"] and task["due_resolution_at"], task
     if getattr(engine, "pool", None) is not None:
         await engine.close_connection_pool()  # type: ignore[no-untyped-call]
     return {"token": token, "queries": queries.statements, "example": task}
@@ -447,79 +483,102 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds per round")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections, both sides")
     parser.add_argument("--keep", action="store_true", help="keep the two databases")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also measure the Naryad tree in DIR (e.g. an older commit exported with "
+        "`git archive`), interleaved with this one: helpdesk, before, naryad, ...",
+    )
+    parser.add_argument("--count-naryad", metavar="DSN", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_naryad:  # the child process of naryad_prepare, importing from its tree
+        print(json.dumps(asyncio.run(naryad_count(args.count_naryad))))
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
 
     python = ensure_helpdesk_venv()
     tag = uuid.uuid4().hex[:8]
-    naryad_db, helpdesk_db = f"naryad_hdbench_{tag}", f"helpdesk_bench_{tag}"
-    for name in (naryad_db, helpdesk_db):
-        asyncio.run(sql_value(PG, f'CREATE DATABASE "{name}"'))
+    trees = {"naryad": NARYAD_ROOT}
+    if args.before:
+        trees = {"before": args.before.resolve(), **trees}
+    databases = {"helpdesk": f"helpdesk_bench_{tag}"}
+    databases.update({name: f"naryad_hdbench_{name}_{tag}" for name in trees})
+    for database in databases.values():
+        asyncio.run(sql_value(PG, f'CREATE DATABASE "{database}"'))
     redis_flush = ["redis-cli", "-u", REDIS, "flushdb"]
     subprocess.run(redis_flush, check=True, capture_output=True)
     scripts: list[str] = []
     try:
-        log(f"==> databases {naryad_db}, {helpdesk_db}; load average {loadavg()}")
-        hd = helpdesk_prepare(python, helpdesk_db)
-        nr = naryad_prepare(dsn_of(naryad_db))
+        log(f"==> databases {', '.join(databases.values())}; load average {loadavg()}")
+        hd = helpdesk_prepare(python, databases["helpdesk"])
         log("\n== statements of one create (after warm-up) ==")
         print_queries("django-helpdesk POST /api/tickets/", hd["queries"])
-        print_queries("naryad POST /api/tasks", nr["queries"])
-
-        hd_port, nr_port = free_port(), free_port()
-        helpdesk = Side(
-            "helpdesk",
-            [
-                str(VENV / "bin" / "gunicorn"),
-                "bench.helpdesk.wsgi:application",
-                "--workers",
-                "1",
-                "--bind",
-                f"127.0.0.1:{hd_port}",
-                "--log-level",
-                "warning",
-            ],
-            helpdesk_env(helpdesk_db),
-            f"http://127.0.0.1:{hd_port}/api/tickets/",
-            f"http://127.0.0.1:{hd_port}/api/tickets/",
-            lua_script(
-                f"Token {hd['token']}",
+        hd_port = free_port()
+        sides = [
+            Side(
+                "helpdesk",
                 [
-                    {
-                        "queue": hd["queue_id"],
-                        "title": t,
-                        "description": DESCRIPTION,
-                        "submitter_email": "director@romashka.example",
-                        "priority": 3,
-                    }
-                    for t in TITLES
+                    str(VENV / "bin" / "gunicorn"),
+                    "bench.helpdesk.wsgi:application",
+                    "--workers",
+                    "1",
+                    "--bind",
+                    f"127.0.0.1:{hd_port}",
+                    "--log-level",
+                    "warning",
                 ],
-            ),
-            "SELECT count(*) FROM helpdesk_ticket",
-            dsn_of(helpdesk_db),
-        )
-        naryad = Side(
-            "naryad",
-            [str(ROOT / ".venv" / "bin" / "naryad"), "serve", "--port", str(nr_port)],
-            naryad_env(dsn_of(naryad_db)),
-            f"http://127.0.0.1:{nr_port}/api/tasks",
-            f"http://127.0.0.1:{nr_port}/api/tasks",
-            lua_script(f"Bearer {nr['token']}", [naryad_body(n) for n in range(len(TITLES))]),
-            "SELECT count(*) FROM tasks",
-            dsn_of(naryad_db),
-        )
-        scripts += [helpdesk.script, naryad.script]
+                helpdesk_env(databases["helpdesk"]),
+                f"http://127.0.0.1:{hd_port}/api/tickets/",
+                f"http://127.0.0.1:{hd_port}/api/tickets/",
+                lua_script(
+                    f"Token {hd['token']}",
+                    [
+                        {
+                            "queue": hd["queue_id"],
+                            "title": t,
+                            "description": DESCRIPTION,
+                            "submitter_email": "director@romashka.example",
+                            "priority": 3,
+                        }
+                        for t in TITLES
+                    ],
+                ),
+                "SELECT count(*) FROM helpdesk_ticket",
+                dsn_of(databases["helpdesk"]),
+            )
+        ]
+        for name, root in trees.items():
+            dsn = dsn_of(databases[name])
+            nr = naryad_prepare(dsn, root)
+            print_queries(f"naryad POST /api/tasks ({name}: {root})", nr["queries"])
+            port = free_port()
+            sides.append(
+                Side(
+                    name,
+                    [*NARYAD_CLI, "serve", "--port", str(port)],
+                    naryad_env(dsn, root),
+                    f"http://127.0.0.1:{port}/api/tasks",
+                    f"http://127.0.0.1:{port}/api/tasks",
+                    lua_script(
+                        f"Bearer {nr['token']}", [naryad_body(n) for n in range(len(TITLES))]
+                    ),
+                    "SELECT count(*) FROM tasks",
+                    dsn,
+                )
+            )
+        scripts += [side.script for side in sides]
         log(
             f"\n== POST create, {args.connections} connections, {args.seconds:g} s per round "
             f"(+{args.warmup:g} s warm-up), server on CPU 0, wrk on CPU 1 =="
         )
         for n in range(1, args.rounds + 1):
-            helpdesk.round(n, args.connections, args.warmup, args.seconds)
-            naryad.round(n, args.connections, args.warmup, args.seconds)
+            for side in sides:
+                side.round(n, args.connections, args.warmup, args.seconds)
 
         log("\n== summary ==")
-        for side in (helpdesk, naryad):
+        for side in sides:
             rps = [r["rps"] for r in side.results]
             log(
                 f"  {side.name:8} req/s median {statistics.median(rps):7.1f} "
@@ -530,20 +589,22 @@ def main() -> None:
                 f"{statistics.median(r['server_cpu_ms'] for r in side.results):.1f} ms, "
                 f"PostgreSQL {statistics.median(r['pg_cpu_ms'] for r in side.results):.1f} ms"
             )
-        pairs = zip(helpdesk.results, naryad.results, strict=True)
-        ratios = [n["rps"] / h["rps"] for h, n in pairs]
-        log(
-            f"  naryad / helpdesk throughput per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
-            f"median {statistics.median(ratios):.2f} (target >= 5)"
-        )
+        for side in sides[1:]:
+            pairs = zip(sides[0].results, side.results, strict=True)
+            ratios = [n["rps"] / h["rps"] for h, n in pairs]
+            log(
+                f"  {side.name} / helpdesk throughput per round: "
+                f"{', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}"
+                f" (target >= 5)"
+            )
         log(f"  load average at the end: {loadavg()}")
     finally:
         for script in scripts:
             Path(script).unlink(missing_ok=True)
         subprocess.run(redis_flush, check=False, capture_output=True)
         if not args.keep:
-            for name in (naryad_db, helpdesk_db):
-                asyncio.run(sql_value(PG, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for database in databases.values():
+                asyncio.run(sql_value(PG, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
