@@ -72,8 +72,10 @@ async def worker_db() -> AsyncIterator[str]:
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = f"{PG_URL.rpartition('/')[0]}/{name}"
     try:
-        db.configure_database(url)
+        engine = db.configure_database(url)
         await db.migrate()
+        # The services in this process read through the pool, as in a server process.
+        await engine.start_connection_pool(min_size=1, max_size=5)  # type: ignore[attr-defined]
         yield url
     finally:
         engine = db.configure_database(url)
