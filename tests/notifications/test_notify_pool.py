@@ -42,6 +42,7 @@ class PeerSink(MailSink):
         self.transports: dict[Any, Any] = {}
         self.old: set[Any] = set()
         self.refusing = False
+        self.delay_s = 0.0
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -63,6 +64,8 @@ class PeerSink(MailSink):
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         answer = await super().handle_DATA(server, session, envelope)
         with self.lock:
             self.peers.append(session.peer)
@@ -272,6 +275,36 @@ async def test_a_broken_pooled_connection_is_replaced_and_no_mail_is_lost(
     ids = smtp.sink.message_ids()
     assert len(ids) == 60 and set(ids) == everything
     assert after_drop < smtp.sink.connections() <= after_drop + 2
+
+
+async def test_a_stopping_worker_gives_back_what_it_claimed_but_did_not_start(
+    outbox: str, smtp: PeerServer
+) -> None:
+    """A slow server; the loop has claimed a batch and is sending two at a time when it
+    is told to stop: the two in flight finish (sent, marked), the rest go back to pending
+    at once — the next worker takes them without waiting for the lease to run out."""
+    smtp.sink.delay_s = 0.3
+    expected = await _write_outbox(30)
+    first = Delivery(_settings(smtp, concurrency=2))
+    first.start_pump()
+    await eventually(lambda: len(smtp.sink.accepted) >= 2, timeout=20, what="two mails")
+    await first.close()
+    rows = await Notification.select(Notification.status, Notification.claimed_at)
+    statuses = sorted(r["status"] for r in rows)
+    sent = statuses.count("sent")
+    assert sent == len(smtp.sink.accepted) and 2 <= sent < 30
+    assert statuses.count("pending") == 30 - sent, statuses
+    assert all(r["claimed_at"] is None for r in rows if r["status"] == "pending")
+
+    smtp.sink.delay_s = 0.0
+    second = Delivery(_settings(smtp, concurrency=2))
+    try:
+        assert await second.run_sweep() == 30 - sent  # (the lease is 30 s)
+    finally:
+        await second.close()
+    assert await _all_sent(expected)
+    ids = smtp.sink.message_ids()
+    assert len(ids) == 30 and set(ids) == expected
 
 
 async def test_a_refused_recipient_fails_or_waits_and_the_connection_stays(
