@@ -12,8 +12,8 @@ API, tasks grown in SQL by bench/seed_tasks.py), with Naryad's own indexes only.
 size, one `naryad serve` process on CPU 0 and wrk on CPU 1 run, per round:
 
   list       GET /api/tasks?queue=mine as an engineer (bench/lua/get.lua)
-  dashboard  GET /api/dashboard as the office, --dashboard-connections at a time (it reads
-             every open task: at 1M that is 400 000 rows, seconds per request)
+  dashboard  GET /api/dashboard as the office, --dashboard-connections at a time, for
+             --dashboard-seconds or four times one request, whichever is longer
   create     POST /api/tasks as the office: a field visit whose title names a counterparty
              (R2 finds it), a new title each time (bench/lua/create.lua)
   accept     POST /api/tasks/{id}/accept as an engineer of the field visits' group, each of
@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import asyncpg
+import httpx
 import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +69,15 @@ async def flush_redis() -> None:
 
 def _fmt(w: Wrk) -> str:
     return f"{w.rps:8.1f} req/s  p50 {w.p50_ms:8.2f} ms  p99 {w.p99_ms:8.2f} ms  n={w.requests}"
+
+
+async def timed_get(url: str, headers: dict[str, str]) -> float:
+    async with httpx.AsyncClient(timeout=600) as c:
+        t0 = time.perf_counter()
+        resp = await c.get(url, headers=headers)
+        elapsed = time.perf_counter() - t0
+    assert resp.status_code == 200, resp.text[:500]
+    return elapsed
 
 
 def accept_run(url: str, ids: list[int], args: argparse.Namespace, headers: dict[str, str]) -> Wrk:
@@ -113,11 +125,15 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> dic
             if "dashboard" in args.ops:
                 url = f"{base}/api/dashboard"
                 if r == 0:
-                    wrk(url, seconds=1, connections=1, headers=auth["office"], timeout_s=300)
+                    # one request first: wrk counts only answers within its run, so a run
+                    # lasts at least four of them
+                    single = await timed_get(url, auth["office"])
+                    dashboard_s = max(args.dashboard_seconds, math.ceil(4 * single))
+                    log(f"  dashboard: one request took {single:.2f} s; runs of {dashboard_s} s")
                 runs["dashboard"].append(
                     wrk(
                         url,
-                        seconds=args.dashboard_seconds,
+                        seconds=dashboard_s,
                         connections=args.dashboard_connections,
                         headers=auth["office"],
                         timeout_s=300,
@@ -148,9 +164,9 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> dic
                 runs["accept"].append(w)
             for op in args.ops:
                 w = runs[op][-1]
+                log(f"  round {r + 1} {op:10} {_fmt(w)}")
                 if w.errors or not w.requests:
                     raise SystemExit(f"{op}: {w.errors} errors in {w.requests} requests")
-                log(f"  round {r + 1} {op:10} {_fmt(w)}")
             conn = await asyncpg.connect(setup.dsn)
             try:
                 await seed_tasks.drop_after(conn, size)
