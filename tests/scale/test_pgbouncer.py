@@ -135,6 +135,7 @@ async def test_a_short_workload_through_pgbouncer_in_transaction_mode() -> None:
         drain_timeout_s=180,
         pg_url=PG_URL,
         redis_url=REDIS_URL,
+        pool_max=5,  # NARYAD_DB_POOL_MAX: gentle on the shared test server
         pgbouncer=True,  # every process, `naryad migrate` too; NARYAD_DB_STATEMENT_CACHE=0
     )
     report = await harness.run(cfg, progress=lambda m: print(m, flush=True))

@@ -42,6 +42,7 @@ async def test_two_api_processes_behind_caddy_lose_nothing_when_one_is_killed() 
         drain_timeout_s=180,
         pg_url=PG_URL,
         redis_url=REDIS_URL,
+        pool_max=5,  # NARYAD_DB_POOL_MAX: gentle on the shared test server
     )
     report = await harness.run(cfg, progress=lambda m: print(m, flush=True))
     print("\n".join(report.lines))
