@@ -26,7 +26,7 @@ from litestar import Litestar, Response, get
 from piccolo.querystring import QueryString
 
 from server.db import POSTGRES_SESSION
-from server.kb.service import SEARCH_LIMIT, fts5_query, search_sql
+from server.kb.service import SEARCH_LIMIT, fts5_query, search_params, search_sql
 
 _encoder = msgspec.json.Encoder()
 _DSN = os.environ.get("BENCH_DSN", "")
@@ -36,12 +36,14 @@ _state: dict[str, Any] = {}
 if _SQLITE:
     _BARE = "SELECT rowid AS id FROM kb_articles_fts WHERE kb_articles_fts MATCH ? LIMIT 20"
     _SAME, _ = QueryString(
-        search_sql(True, public_only=False, any_word=False), "q", SEARCH_LIMIT
+        search_sql(True, public_only=False, any_word=False),
+        *search_params(True, "q", any_word=False, limit=SEARCH_LIMIT),
     ).compile_string(engine_type="sqlite")
 else:
     _BARE = "SELECT id FROM kb_articles WHERE search @@ plainto_tsquery('russian', $1) LIMIT 20"
     _SAME, _ = QueryString(
-        search_sql(False, public_only=False, any_word=False), *["q"] * 4, SEARCH_LIMIT
+        search_sql(False, public_only=False, any_word=False),
+        *search_params(False, "q", any_word=False, limit=SEARCH_LIMIT),
     ).compile_string(engine_type="postgres")
 
 
@@ -78,9 +80,9 @@ async def bare(q: str) -> Response[bytes]:
 
 @get("/same")
 async def same(q: str) -> Response[bytes]:
-    if _SQLITE:
-        return _json(await _fetch(_SAME, fts5_query(q, any_word=False), SEARCH_LIMIT))
-    return _json(await _fetch(_SAME, *[q] * 4, SEARCH_LIMIT))
+    return _json(
+        await _fetch(_SAME, *search_params(_SQLITE, q, any_word=False, limit=SEARCH_LIMIT))
+    )
 
 
 def create_app() -> Litestar:

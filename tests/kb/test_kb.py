@@ -226,9 +226,8 @@ async def test_postgres_search_uses_the_gin_index_without_a_pending_list(
         for public_only in (False, True):
             for any_word in (False, True):
                 sql = kb.search_sql(False, public_only=public_only, any_word=any_word)
-                compiled, args = QueryString(sql, *["кассы"] * 4, 20).compile_string(
-                    engine_type="postgres"
-                )
+                params = kb.search_params(False, "кассы", any_word=any_word, limit=20)
+                compiled, args = QueryString(sql, *params).compile_string(engine_type="postgres")
                 plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {compiled}", *args))
                 assert "Bitmap Index Scan on kb_articles_search" in plan, plan
                 assert "Seq Scan" not in plan, plan
