@@ -7,6 +7,7 @@ calendar's own timezone decides what "Monday 09:00" and "a holiday" are.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -38,22 +39,22 @@ class WorkCalendar:
 
 def _spans(
     cal: WorkCalendar, start: dt.datetime, days: int
-) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Working spans (aware, in UTC) from the day of `start` on, for `days` days."""
-    local = start.astimezone(cal.zone)
-    spans = []
+) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+    """Working spans (aware, in UTC) from the day of `start` on, for `days` days, as they
+    are needed: a target a few hours away looks at a day or two, not at MAX_DAYS."""
+    zone = cal.zone
+    first = start.astimezone(zone).date()
     for offset in range(days):
-        day = local.date() + dt.timedelta(days=offset)
+        day = first + dt.timedelta(days=offset)
         for begin, end in cal.intervals(day):
-            a = dt.datetime.combine(day, begin, cal.zone).astimezone(dt.UTC)
+            a = dt.datetime.combine(day, begin, zone).astimezone(dt.UTC)
             b = (
-                dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), cal.zone)
+                dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone)
                 if end == dt.time(0)
-                else dt.datetime.combine(day, end, cal.zone)
+                else dt.datetime.combine(day, end, zone)
             ).astimezone(dt.UTC)
             if b > a:
-                spans.append((a, b))
-    return spans
+                yield (a, b)
 
 
 def add_working_minutes(

@@ -178,7 +178,12 @@ async def set_targets(
         values[Task.due_reaction_at] = add_working_minutes(now, rule["reaction_minutes"], cal)
     if rule["resolution_minutes"] is not None:
         values[Task.due_resolution_at] = add_working_minutes(now, rule["resolution_minutes"], cal)
-    await Task.update(values).where(Task.id == task_id)
+    if db.is_sqlite():
+        await Task.update(values).where(Task.id == task_id)
+        return
+    # Written SQL on PostgreSQL: the same UPDATE without Piccolo's query building.
+    sets = ", ".join(f'"{column._meta.db_column_name}" = {{}}' for column in values)
+    await db.fetch_rows(f"UPDATE tasks SET {sets} WHERE id = {{}}", *values.values(), task_id)
 
 
 async def on_status_changed(task_id: int, old: str, new: str, now: dt.datetime) -> None:
