@@ -8,10 +8,13 @@ Processes, on this 2-CPU machine:
   pinned to CPU 0 (`taskset -c 0`);
 * the baseline, a default arq worker (bench/notify_arq_baseline.py: plain WorkerSettings,
   a job that builds one mail and sends it with `aiosmtplib.send`), also on CPU 0;
+* the floor (bench/smtp_floor.py): aiosmtplib alone sending one prebuilt naryad mail N
+  times over 10 kept connections, no database — what the transport itself allows a
+  process on CPU 0 here and now; also pinned to CPU 0;
 * the SMTP sink (bench/smtp_sink.py, aiosmtpd, 250 at once), pinned to CPU 1.
 PostgreSQL (a fresh database, dropped at the end) and Redis (dbs 14 and 15) run unpinned.
 
-Rounds, interleaved (naryad, arq, naryad, arq …):
+Rounds, interleaved (naryad, arq, floor, naryad, arq, floor …):
 * naryad: `--messages` client e-mails already in the outbox — copies of a row a real
   public comment wrote, inserted in one statement (so the writer is not what is measured)
   — then the one job a commit enqueues wakes the worker. Clock: from that enqueue to the
@@ -19,6 +22,7 @@ Rounds, interleaved (naryad, arq, naryad, arq …):
   saw each Message-ID once.
 * arq: `--arq-messages` jobs enqueued as fast as Redis takes them; clock from the first
   enqueue to the sink's last 250.
+* floor: `--messages` mails; clock from its first send to the sink's last 250.
 The ratio is naryad's deliveries/s over arq's, per pair of rounds.
 
 Then, once, end to end: `--events` public comments through the real service
@@ -56,19 +60,26 @@ from server.accounts.schemas import UserIn  # noqa: E402
 from server.clients import service as clients  # noqa: E402
 from server.clients.schemas import ContactIn, CounterpartyIn  # noqa: E402
 from server.lib.actor import Actor  # noqa: E402
+from server.notifications import mailwriter  # noqa: E402
 from server.notifications import service as notifications  # noqa: E402
+from server.notifications.delivery import Delivery  # noqa: E402
+from server.notifications.tables import Notification  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.tasks import service as tasks  # noqa: E402
 from server.tasks import transitions  # noqa: E402
 from server.tasks.schemas import TaskIn  # noqa: E402
 
 NARYAD_REDIS = "redis://127.0.0.1:6379/14"
+# (naryad, arq, floor, load average) per round
+Round = tuple[dict[str, float], dict[str, float], dict[str, float], str]
 ARQ_REDIS = "redis://127.0.0.1:6379/15"
 TICK = os.sysconf("SC_CLK_TCK")
 PIN_WORKER = ["taskset", "-c", "0"]
 PIN_SINK = ["taskset", "-c", "1"]
 ARQ_SETTINGS = "bench.notify_arq_baseline.WorkerSettings"
 SINK = ROOT / "bench" / "smtp_sink.py"
+FLOOR = ROOT / "bench" / "smtp_floor.py"
+MESSAGE = ROOT / "test-output" / "bench-notify-message.eml"
 
 
 def log(msg: str) -> None:
@@ -301,6 +312,38 @@ async def arq_round(redis: Any, sink: Sink, n: int, worker_pid: int) -> dict[str
     }
 
 
+async def floor_round(sink: Sink, n: int) -> dict[str, float]:
+    await sink.reset()
+    proc = await asyncio.create_subprocess_exec(
+        *PIN_WORKER,
+        sys.executable,
+        str(FLOOR),
+        str(sink.port),
+        str(n),
+        str(MESSAGE),
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    start = float(await proc.stdout.readline())
+    stats = await sink.wait_for(n)
+    used = float(await proc.stdout.readline())
+    await proc.wait()
+    return {"rate": n / (stats["last"] - start), "cpu_ms": used * 1000 / n}
+
+
+async def write_message(template: int) -> None:
+    """One of the mails the naryad rounds send, for the floor to send as it is."""
+    row = (
+        await Notification.select()
+        .where(Notification.id == template)
+        .first()
+        .output(load_json=True)
+    )
+    assert row is not None
+    delivery = Delivery(process_settings.current())
+    MESSAGE.write_bytes(mailwriter.as_bytes(delivery.mail_parts(row)))
+
+
 async def end_to_end(actor: Actor, task_id: int, sink: Sink, events: int) -> tuple[float, float]:
     """Public comments through the service, 20 at a time, each enqueued after its commit."""
     await sink.reset()
@@ -351,7 +394,14 @@ async def main() -> None:
         engine = db.configure_database(url)
         await db.migrate()
         process_settings.install(
-            Settings.from_env({"NARYAD_DATABASE_URL": url, "NARYAD_MAIL_DOMAIN": "naryad.test"})
+            Settings.from_env(
+                {
+                    "NARYAD_DATABASE_URL": url,
+                    "NARYAD_MAIL_DOMAIN": "naryad.test",
+                    "NARYAD_SMTP_FROM": "naryad@naryad.test",
+                    "NARYAD_SUPPORT_ADDRESS": "support@naryad.test",
+                }
+            )
         )
         subscribers.install()
         async with db.connection_pool(engine):
@@ -375,19 +425,22 @@ async def main() -> None:
                         raise RuntimeError("the naryad worker did not start")
                     await asyncio.sleep(0.1)
                 await asyncio.sleep(2)
-                # Warm-up (not counted): the template row itself, then a small round each.
+                await write_message(template)
+                # Warm-up (not counted): a small round each.
                 await naryad_round(conn, sink, dispatcher, template, 50, naryad.pid)
                 await arq_round(arq_redis, sink, 20, arq_worker.pid)
-                results: list[tuple[dict[str, float], dict[str, float], str]] = []
+                await floor_round(sink, 50)
+                results: list[Round] = []
                 for r in range(args.rounds):
                     a = await naryad_round(
                         conn, sink, dispatcher, template, args.messages, naryad.pid
                     )
                     b = await arq_round(arq_redis, sink, args.arq_messages, arq_worker.pid)
-                    results.append((a, b, loadavg()))
+                    f = await floor_round(sink, args.messages)
+                    results.append((a, b, f, loadavg()))
                     log(
                         f"round {r + 1}: naryad {a['rate']:7.1f}/s  arq {b['rate']:6.1f}/s  "
-                        f"ratio {a['rate'] / b['rate']:5.1f}x  (load {results[-1][2]})"
+                        f"floor {f['rate']:7.1f}/s  (load {results[-1][3]})"
                     )
                 e2e = await end_to_end(actor, task_id, sink, args.events) if args.events else None
             finally:
@@ -415,31 +468,35 @@ async def main() -> None:
 
 
 def print_results(
-    args: argparse.Namespace,
-    results: list[tuple[dict[str, float], dict[str, float], str]],
-    e2e: tuple[float, float] | None,
+    args: argparse.Namespace, results: list[Round], e2e: tuple[float, float] | None
 ) -> None:
     log("")
     log(
-        f"naryad worker: {args.messages} mails in the outbox per round; "
-        f"arq: {args.arq_messages} jobs per round; {args.rounds} rounds, interleaved"
+        f"naryad worker and floor: {args.messages} mails per round; arq: {args.arq_messages} "
+        f"jobs per round; {args.rounds} rounds, interleaved"
     )
     log(
-        "round  naryad/s  arq/s   ratio  naryad: all marked  SMTP conns  CPU ms/mail  "
-        "| arq: SMTP conns  CPU ms/mail  | load"
+        "round  naryad/s   arq/s  floor/s  naryad/arq  naryad/floor | naryad: all marked  "
+        "conns  CPU ms/mail | arq: conns  CPU ms/mail | floor: CPU ms/mail | load"
     )
-    for i, (a, b, load) in enumerate(results, 1):
+    for i, (a, b, f, load) in enumerate(results, 1):
         log(
-            f"{i:5}  {a['rate']:8.1f}  {b['rate']:5.1f}  {a['rate'] / b['rate']:5.1f}x  "
-            f"{a['marked_s']:15.2f} s  {a['connections']:10.0f}  {a['cpu_ms']:11.2f}  "
-            f"| {b['connections']:15.0f}  {b['cpu_ms']:11.2f}  | {load}"
+            f"{i:5}  {a['rate']:8.1f}  {b['rate']:6.1f}  {f['rate']:7.1f}  "
+            f"{a['rate'] / b['rate']:9.1f}x  {a['rate'] / f['rate']:11.2f}x | "
+            f"{a['marked_s']:16.2f} s  {a['connections']:5.0f}  {a['cpu_ms']:11.2f} | "
+            f"{b['connections']:10.0f}  {b['cpu_ms']:11.2f} | {f['cpu_ms']:18.2f} | {load}"
         )
-    rates = [a["rate"] for a, _, _ in results]
-    base = [b["rate"] for _, b, _ in results]
-    ratios = [a["rate"] / b["rate"] for a, b, _ in results]
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    ratios = [a["rate"] / b["rate"] for a, b, _, _ in results]
     log(
-        f"median: naryad {statistics.median(rates):.1f}/s, arq {statistics.median(base):.1f}/s, "
-        f"ratio {statistics.median(ratios):.1f}x (min {min(ratios):.1f}x)"
+        f"median: naryad {median([a['rate'] for a, _, _, _ in results]):.1f}/s, "
+        f"arq {median([b['rate'] for _, b, _, _ in results]):.1f}/s, "
+        f"floor {median([f['rate'] for _, _, f, _ in results]):.1f}/s; "
+        f"naryad/arq {median(ratios):.1f}x (min {min(ratios):.1f}x), naryad/floor "
+        f"{median([a['rate'] / f['rate'] for a, _, f, _ in results]):.2f}x"
     )
     log(f"message size: naryad {results[0][0]['bytes']:.0f} B, arq {results[0][1]['bytes']:.0f} B")
     if e2e is not None:
