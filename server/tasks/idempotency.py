@@ -141,9 +141,12 @@ async def respond_once(
     look_first: bool = True,
 ) -> Response[Any]:
     """Run a state-changing request's action, honouring its Idempotency-Key."""
+    key = request.headers.get("idempotency-key")
+    if key is None:  # nothing to remember: no fingerprint of the body either
+        return Response(await action(), status_code=status_code)
     return await run_once(
         user_id=request.user.id,
-        key=request.headers.get("idempotency-key"),
+        key=key,
         request_hash=fingerprint(request.method, request.url.path, await request.body()),
         status_code=status_code,
         action=action,
