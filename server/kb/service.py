@@ -143,12 +143,11 @@ async def edit_article(actor: Actor, article_id: int, patch: ArticlePatch) -> Ar
 
 # PostgreSQL: the Russian configuration stems («кассы» → касс), the English one English
 # words; either matching is a hit. `any` (suggestions while a title is typed) matches any
-# word instead of all of them.
+# word instead of all of them, through the Russian configuration only: it drops Russian
+# stop words and stems Latin-script words with the English stemmer anyway, while the
+# English one keeps «не», «у», «нас» as words — any of which matches nearly every article.
 _PG_ALL = "(websearch_to_tsquery('russian', {q}) || websearch_to_tsquery('english', {q}))"
-_PG_ANY = (
-    "(replace(plainto_tsquery('russian', {q})::text, '&', '|')::tsquery || "
-    "replace(plainto_tsquery('english', {q})::text, '&', '|')::tsquery)"
-)
+_PG_ANY = "replace(plainto_tsquery('russian', {q})::text, '&', '|')::tsquery"
 
 
 # Ranking every match of a common word (half the base says «касса») is what makes search
@@ -168,8 +167,8 @@ _HIT_COLUMNS = (
 def search_sql(engine_is_sqlite: bool, *, public_only: bool, any_word: bool) -> str:
     """The whole search as one statement: the matches (GIN index on the stored tsvector /
     FTS5), the first RANK_WINDOW of them ranked, the best `limit` with their hit columns.
-    Placeholders: search_params (the query — on PostgreSQL twice, Russian and English —
-    then the limit)."""
+    Placeholders: search_params (the query — on PostgreSQL twice for every word, Russian
+    and English — then the limit)."""
     if engine_is_sqlite:
         # FTS5 orders by its `rank` (bm25, the title weighted: the migration) without
         # scoring the whole table; the public filter applies to the ranked window.
@@ -201,7 +200,9 @@ def search_params(engine_is_sqlite: bool, text: str, *, any_word: bool, limit: i
     if engine_is_sqlite:
         match = fts5_query(text, any_word=any_word)
         return [match, limit] if match else []
-    return [text, text, limit] if text else []  # Russian, English; the limit
+    if not text:
+        return []
+    return [text, limit] if any_word else [text, text, limit]  # Russian (, English), limit
 
 
 def fts5_query(text: str, *, any_word: bool) -> str:

@@ -123,6 +123,14 @@ async def test_postgres_search_knows_russian_morphology(backend: Backend) -> Non
     assert await _search(backend, p["engineer"], "кассы") == ["Касса"]
     assert await _search(backend, p["engineer"], "накопителя") == ["Касса"]
     assert await _search(backend, p["engineer"], "printer") == ["Printers"]
+    # suggestions: any word, but a Russian stop word («не», «у») alone matches nothing
+    await _article(
+        backend, p["engineer"], title="Сканер не видит штрихкод", body="Протрите окно.", public=True
+    )
+    assert await _search(backend, p["client"], "у нас касса не печатает", "suggest") == []
+    assert await _search(backend, p["client"], "сканеры не работают", "suggest") == [
+        "Сканер не видит штрихкод"
+    ]
 
 
 @pytest.mark.sqlite
