@@ -139,6 +139,9 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> dic
                         timeout_s=300,
                     )
                 )
+                # wrk leaves its last request running when its time is up: wait for the
+                # server to answer again before the next operation is timed
+                await timed_get(f"{base}/api/templates", auth["office"])
             if "create" in args.ops:
                 url = f"{base}/api/tasks"
                 runs["create"].append(

@@ -101,7 +101,7 @@ def server(
 ) -> Iterator[None]:
     """A server process pinned to CPU 0, up until the probe answers; stopped on exit."""
     (ROOT / "test-output").mkdir(exist_ok=True)
-    out = open(ROOT / "test-output" / f"bench-{name}.log", "ab")  # noqa: SIM115
+    out = open(ROOT / "test-output" / f"listbench-{name}.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         ["taskset", "-c", "0", *argv], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
     )
