@@ -1,10 +1,10 @@
 """Issue 21: a server starts with what serving needs, and loads the rest where it is used.
 
-WeasyPrint, the mail libraries, openpyxl, geopy, icalendar, qrcode, black (via Piccolo's
-migration registry) and, without Redis, redis-py and arq are not imported by building the
-app and running its start-up; the first work order still renders, mail still goes out and
-the OpenAPI schema (built on first use) still carries the contract's additions. How fast
-the start is, is measured by bench/startup_bench.py, not here.
+WeasyPrint, the mail libraries, openpyxl, geopy, icalendar, qrcode, pymorphy3 and rapidfuzz,
+black (via Piccolo's migration registry) and, without Redis, redis-py and arq are not
+imported by building the app and running its start-up; the first work order still renders,
+mail still goes out and the OpenAPI schema (built on first use) still carries the
+contract's additions. How fast the start is, is measured by bench/startup_bench.py.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ LAZY = (
     "icalendar",
     "qrcode",
     "PIL",
+    "pymorphy3",
+    "rapidfuzz",
     "black",
     "piccolo.conf.apps",
     "redis",

@@ -29,10 +29,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import pymorphy3
-from rapidfuzz.distance import OSA
+if TYPE_CHECKING:
+    import pymorphy3
 
 LEGAL_FORMS = frozenset(
     {"ооо", "оао", "зао", "пао", "ао", "нао", "ип", "llc", "ltd", "inc", "gmbh", "плc"}
@@ -48,6 +48,10 @@ _QUOTES = re.compile(r"[«»\"“”„‟'‘’`]")
 
 @functools.cache
 def _morph() -> pymorphy3.MorphAnalyzer:
+    # Loaded with the first name or title read, not at start; the dictionaries take ~0.2 s
+    # and ~24 MB, the modules with rapidfuzz ~6 MB (issue 21).
+    import pymorphy3
+
     return pymorphy3.MorphAnalyzer(lang="ru")
 
 
@@ -254,6 +258,8 @@ def typo_probe(words: Sequence[Word]) -> list[str]:
 def corrections(words: Sequence[Word], candidates: Iterable[Candidate]) -> list[set[str]]:
     """For each title word, the candidates' words one edit away from it (one letter wrong,
     missing, extra, or two swapped), other than its own forms."""
+    from rapidfuzz.distance import OSA
+
     known = {
         x
         for c in candidates
