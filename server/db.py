@@ -139,6 +139,10 @@ async def fetch_rows(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
     if transaction is not None:
         records: Sequence[Mapping[str, Any]] = await transaction.connection.fetch(compiled, *values)
         return records
+    if engine.pool is None:  # a command or test that started no pool: as Piccolo does
+        return cast(
+            Sequence[Mapping[str, Any]], await engine._run_in_new_connection(compiled, values)
+        )
     return cast(Sequence[Mapping[str, Any]], await engine._run_in_pool(compiled, values))
 
 

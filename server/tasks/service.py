@@ -6,6 +6,7 @@ Every write here runs in one transaction and records what it did in task_events.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -628,10 +629,10 @@ class TaskQuery:
                 args.extend(branch_args)
         return clauses, args
 
-    def sql(self, tail: str = "", *tail_args: Any) -> tuple[str, list[Any]]:
+    def sql(self, tail: str = "", *tail_args: Any, select: str = "") -> tuple[str, list[Any]]:
         clauses, args = self._conditions()
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return f"{_TASK_SELECT} {where} {tail}", [*args, *tail_args]
+        return f"{select or _TASK_SELECT} {where} {tail}", [*args, *tail_args]
 
     def page_sql(self, limit: int) -> tuple[str, list[Any]]:
         """The newest `limit` tasks (keyset: the cursor is a clause `t.id < {}`)."""
@@ -812,6 +813,52 @@ def _restrict_to_visible(query: TaskQuery, actor: Actor) -> TaskQuery:
     return query
 
 
+def _json_value(value: Any) -> Any:
+    """A json column as read by raw SQL: text on both engines (None stays None)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def single_read_select(source: str) -> str:
+    """The single-task read (_TASK_SELECT plus watchers, follow-ups and what
+    other domains add, extensions.read_in_sql) over the rows of `source` as `t`."""
+    return _single_read_select(source, tuple(part.sql for part in _sql_parts()))
+
+
+@functools.lru_cache(maxsize=16)
+def _single_read_select(source: str, parts: tuple[str, ...]) -> str:
+    extras = [
+        "(SELECT coalesce(json_agg(json_build_array(u.id, u.full_name) "
+        "ORDER BY w.created_at, w.id), '[]') FROM task_watchers w "
+        'LEFT JOIN users u ON u.id = w."user" WHERE w.task = t.id) AS "answer.watchers"',
+        "ARRAY(SELECT f.id FROM tasks f WHERE f.parent_task = t.id ORDER BY f.id) "
+        'AS "answer.follow_ups"',
+    ]
+    extras += [f'({sql}) AS "answer.ext{i}"' for i, sql in enumerate(parts)]
+    head, found, joins = _TASK_SELECT.partition("FROM tasks t\n")
+    assert found, "_TASK_SELECT no longer reads FROM tasks t"
+    return f"{head.rstrip()},\n    {', '.join(extras)}\nFROM {source} t\n{joins}"
+
+
+def _sql_parts() -> list[extensions.SqlRead]:
+    return extensions.single_read_sql() or []
+
+
+async def single_read_out(row: Mapping[str, Any], actor: Actor | None) -> TaskOut:
+    """A row of single_read_select (a dict, or asyncpg's Record on PostgreSQL) as the TaskOut
+    a single-task read returns."""
+    typed = _typed(dict(row)) if db.is_sqlite() else row
+    task = _task_out(cast("dict[str, Any]", typed), actor)
+    task.watchers = [UserRef(uid, name) for uid, name in _json_value(row["answer.watchers"])]
+    task.follow_ups = list(row["answer.follow_ups"] or [])
+    parts = extensions.single_read_sql()
+    if parts is None:
+        await extensions.fill_single_read(task)  # a filler without SQL: ask it
+    else:
+        for i, part in enumerate(parts):
+            part.apply(task, _json_value(row[f"answer.ext{i}"]))
+    return task
+
+
 async def get_task(actor: Actor, task_id: int) -> TaskOut:
     query = _restrict_to_visible(TaskQuery().where("t.id = {}", task_id), actor)
     return await _one_task(query, task_id, actor)
@@ -823,6 +870,13 @@ async def get_task_unchecked(task_id: int) -> TaskOut:
 
 
 async def _one_task(query: TaskQuery, task_id: int, actor: Actor | None = None) -> TaskOut:
+    if not db.is_sqlite():
+        # One statement: the row, its watchers, follow-ups and what other domains add.
+        sql, args = query.sql(select=single_read_select("tasks"))
+        found = await db.fetch_rows(sql, *args)
+        if not found:
+            raise NotFound("task.not_found", task_id=task_id)
+        return await single_read_out(found[0], actor)
     rows = await query.fetch()
     if not rows:
         raise NotFound("task.not_found", task_id=task_id)

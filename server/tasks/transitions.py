@@ -21,9 +21,9 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from piccolo.columns import Column
@@ -37,7 +37,7 @@ from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleV
 from server.lib.geo import geodesic
 from server.tasks import extensions, refusals, service
 from server.tasks.events import CommentAdded, TaskTransitioned
-from server.tasks.schemas import CommentAuthor, CommentOut, TaskOut, TemplateOut, UserRef
+from server.tasks.schemas import CommentAuthor, CommentOut, TaskOut, TemplateOut
 from server.tasks.statuses import Channel, Status
 from server.tasks.tables import Comment, Task, TaskEvent
 from server.tasks.workflow import allowed_actions, may_work, transitions_for
@@ -159,45 +159,8 @@ def _not_allowed(task: TaskState, action: str) -> Conflict:
 # --- answering with the task (PostgreSQL: in the statement that changes it) ------------
 
 
-def _answer_select(source: str) -> str:
-    """The single-task read (service._TASK_SELECT plus watchers, follow-ups and what
-    other domains add, extensions.read_in_sql) over the rows of `source` as `t`."""
-    return _answer_select_for(source, tuple(part.sql for part in _sql_parts()))
-
-
-@functools.lru_cache(maxsize=16)
-def _answer_select_for(source: str, parts: tuple[str, ...]) -> str:
-    extras = [
-        "(SELECT coalesce(json_agg(json_build_array(u.id, u.full_name) "
-        "ORDER BY w.created_at, w.id), '[]') FROM task_watchers w "
-        'LEFT JOIN users u ON u.id = w."user" WHERE w.task = t.id) AS "answer.watchers"',
-        "ARRAY(SELECT f.id FROM tasks f WHERE f.parent_task = t.id ORDER BY f.id) "
-        'AS "answer.follow_ups"',
-    ]
-    extras += [f'({sql}) AS "answer.ext{i}"' for i, sql in enumerate(parts)]
-    head, found, joins = service._TASK_SELECT.partition("FROM tasks t\n")
-    assert found, "service._TASK_SELECT no longer reads FROM tasks t"
-    return f"{head.rstrip()},\n    {', '.join(extras)}\nFROM {source} t\n{joins}"
-
-
-def _sql_parts() -> list[extensions.SqlRead]:
-    return extensions.single_read_sql() or []
-
-
-async def _answer(row: Mapping[str, Any], actor: Actor | None) -> TaskOut:
-    """A row of _answer_select (a dict, or asyncpg's Record on PostgreSQL) as the TaskOut
-    a single-task read returns."""
-    typed = service._typed(dict(row)) if db.is_sqlite() else row
-    task = service._task_out(cast("dict[str, Any]", typed), actor)
-    task.watchers = [UserRef(uid, name) for uid, name in _json(row["answer.watchers"])]
-    task.follow_ups = list(row["answer.follow_ups"] or [])
-    parts = extensions.single_read_sql()
-    if parts is None:
-        await extensions.fill_single_read(task)  # a filler without SQL: ask it
-    else:
-        for i, part in enumerate(parts):
-            part.apply(task, _json(row[f"answer.ext{i}"]))
-    return task
+_answer_select = service.single_read_select
+_answer = service.single_read_out
 
 
 async def _read_answer(task_id: int, actor: Actor | None) -> TaskOut:
