@@ -382,9 +382,10 @@ class Side:
         script: str,
         count_sql: str,
         dsn: str,
+        cwd: Path = ROOT,
     ) -> None:
         self.name, self.argv, self.env, self.url, self.probe = name, argv, env, url, probe
-        self.script, self.count_sql, self.dsn = script, count_sql, dsn
+        self.script, self.count_sql, self.dsn, self.cwd = script, count_sql, dsn, cwd
         self.results: list[dict[str, Any]] = []
 
     @contextlib.contextmanager
@@ -394,7 +395,7 @@ class Side:
         proc = subprocess.Popen(
             ["taskset", "-c", "0", *self.argv],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.cwd,  # a Naryad tree imports from its own folder first (python -c)
             stdout=logfile,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -566,6 +567,7 @@ def main() -> None:
                     ),
                     "SELECT count(*) FROM tasks",
                     dsn,
+                    cwd=root,
                 )
             )
         scripts += [side.script for side in sides]
