@@ -243,3 +243,18 @@ async def test_the_worker_waits_for_redis_and_reconnects(backend):
             worker.kill()
             raise
     assert exited == 0, log_path.read_text()[-3000:]
+
+
+def test_a_connection_killed_under_the_pool_counts_as_an_outage() -> None:
+    """PostgreSQL restarting: asyncpg may hand out a pooled connection the server has just
+    terminated, and its query fails with this InternalClientError (bench/scale saw 2-7 such
+    500s per `pg_ctl restart`). It is the database going away: 503, not 500. A wrong query
+    or value stays what it is."""
+    import asyncpg
+
+    from server.lib.errors import is_database_outage
+
+    died = asyncpg.InternalClientError("cannot perform operation: another operation is in progress")
+    assert is_database_outage(died)
+    assert not is_database_outage(asyncpg.InternalClientError("unexpected message"))
+    assert not is_database_outage(asyncpg.exceptions.UndefinedColumnError("no such column"))

@@ -245,6 +245,12 @@ def is_database_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, asyncpg.InterfaceError):
         return "closed" in str(exc) or "closing" in str(exc)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # A pooled connection the server has just terminated (PostgreSQL restarting) can
+        # be handed out before asyncpg notices; its next query fails this way (seen by
+        # bench/scale during `pg_ctl restart`). Naryad never shares one connection between
+        # tasks (server/db.py), so here it means the connection died.
+        return "another operation is in progress" in str(exc)
     if isinstance(exc, sqlite3.OperationalError):
         return any(text in str(exc).lower() for text in _SQLITE_OUTAGES)
     # Connecting: refused, reset, timed out, no such host; only when the driver raised it.
