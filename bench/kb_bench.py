@@ -356,7 +356,7 @@ async def run_engine(kind: str, url: str, args: argparse.Namespace, tmp: Path) -
         ]
         for _, base, urls, auth in paths:  # warm-up: connections, caches, first plans
             wrk(base, urls, auth, 2, args.connections, tmp)
-        results: dict[str, list[Any]] = {label: [0, 0, {}] for label, _, _, _ in paths}
+        results: dict[str, list[Any]] = {label: [0, 0, {}, []] for label, _, _, _ in paths}
         loads = []
         for _ in range(args.rounds):
             for label, base, urls, auth in paths:
@@ -367,6 +367,7 @@ async def run_engine(kind: str, url: str, args: argparse.Namespace, tmp: Path) -
                 results[label][1] += errors
                 for value, count in histogram.items():
                     results[label][2][value] = results[label][2].get(value, 0) + count
+                results[label][3].append(percentile(histogram, 99))
                 loads.append(os.getloadavg()[0])
     finally:
         for proc in procs:
@@ -384,7 +385,7 @@ async def run_engine(kind: str, url: str, args: argparse.Namespace, tmp: Path) -
     bare = results[paths[0][0]][2]
     b50, b99 = percentile(bare, 50), percentile(bare, 99)
     worst = 0.0
-    for label, (requests, errors, histogram) in results.items():
+    for label, (requests, errors, histogram, _) in results.items():
         p50, p90, p99 = (percentile(histogram, p) for p in (50, 90, 99))
         if label.startswith("naryad"):
             worst = max(worst, p99)
@@ -392,6 +393,9 @@ async def run_engine(kind: str, url: str, args: argparse.Namespace, tmp: Path) -
             f"  {label:38} {requests:8d} {errors:6d} {p50:7.2f} {p90:7.2f} {p99:7.2f} "
             f"{max(histogram) / 1000:7.2f} {p50 / b50:8.1f} {p99 / b99:8.1f}"
         )
+    log("  p99 ms of each round (how much the machine's other work moves the tail):")
+    for label, (*_, by_round) in results.items():
+        log(f"  {label:38} " + " ".join(f"{p:7.2f}" for p in by_round))
     ok = worst <= TARGET_P99_MS
     log(f"  {kind}: every naryad path p99 <= {TARGET_P99_MS:g} ms: {'met' if ok else 'NOT met'}")
     log(
