@@ -309,9 +309,49 @@ async def naryad_count(dsn: str) -> dict[str, Any]:
             assert resp.status_code == 201, resp.text
             task = resp.json()
             assert task["counterparty"] and task["group"] and task["due_resolution_at"], task
+            calls = await python_calls(client, headers)
     if getattr(engine, "pool", None) is not None:
         await engine.close_connection_pool()  # type: ignore[no-untyped-call]
-    return {"token": token, "queries": queries.statements, "example": task}
+    return {"token": token, "queries": queries.statements, "calls": calls, "example": task}
+
+
+async def python_calls(client: Any, headers: dict[str, str], n: int = 50) -> dict[str, float]:
+    """Python function calls (Python and C) per create, in all and in each TaskCreated
+    subscriber: a measure of the work that the machine's load does not blur."""
+    from server.lib import events
+    from server.tasks.events import TaskCreated
+
+    calls = Counter[str]()
+    where = ["the rest"]
+
+    def count(_frame: Any, event: str, _arg: Any) -> None:
+        if event in ("call", "c_call"):
+            calls[where[-1]] += 1
+
+    def counted(handler: Any) -> Any:
+        name = f"{handler.__module__}.{handler.__qualname__}"
+
+        async def run(event: Any) -> None:
+            where.append(name)
+            try:
+                await handler(event)
+            finally:
+                where.pop()
+
+        return run
+
+    key: tuple[type[events.Event], events.Phase] = (TaskCreated, "during")
+    handlers = events._handlers[key]
+    events._handlers[key] = [counted(h) for h in handlers]
+    sys.setprofile(count)
+    try:
+        for i in range(n):
+            resp = await client.post("/api/tasks", json=naryad_body(i), headers=headers)
+            assert resp.status_code == 201, resp.text
+    finally:
+        sys.setprofile(None)
+        events._handlers[key] = handlers
+    return {name: total / n for name, total in calls.most_common()}
 
 
 # --- load ---------------------------------------------------------------------------------
@@ -554,6 +594,10 @@ def main() -> None:
             dsn = dsn_of(databases[name])
             nr = naryad_prepare(dsn, root)
             print_queries(f"naryad POST /api/tasks ({name}: {root})", nr["queries"])
+            total = sum(nr["calls"].values())
+            log(f"  its Python function calls per create: {total:.0f}")
+            for where, calls in nr["calls"].items():
+                log(f"    {calls:7.0f}  {calls / total:4.0%}  {where}")
             port = free_port()
             sides.append(
                 Side(
