@@ -442,7 +442,8 @@ async def test_repeated_worker_kills_lose_nothing_and_duplicate_at_most_once_per
             f"{time.monotonic() - started:.1f} s"
         )
         assert not lost
-        assert set(ids) == expected
+        assert set(ids) == expected, f"mail for rows not in this test: {set(ids) - expected}"
+        assert len(sink.times) == len(ids), (len(sink.times), len(ids))
         copies_at: dict[str, list[float]] = {}
         for mid, at in zip(ids, sink.times, strict=True):
             copies_at.setdefault(mid, []).append(round(at - started, 2))
