@@ -250,7 +250,8 @@ def is_database_outage(exc: BaseException) -> bool:
         # be handed out before asyncpg notices; its next query fails this way (seen by
         # bench/scale during `pg_ctl restart`). Naryad never shares one connection between
         # tasks (server/db.py), so here it means the connection died.
-        return "another operation is in progress" in str(exc)
+        text = str(exc)
+        return "another operation" in text and "in progress" in text
     if isinstance(exc, sqlite3.OperationalError):
         return any(text in str(exc).lower() for text in _SQLITE_OUTAGES)
     # Connecting: refused, reset, timed out, no such host; only when the driver raised it.
