@@ -3,8 +3,8 @@
 A search ranks up to 400 matches with ts_rank, which reads each match's tsvector. With
 PostgreSQL's default storage (EXTENDED) a row over ~2 kB has its largest value moved to
 the TOAST table first — that is the tsvector, a few hundred bytes bigger than the body —
-so every ranked match cost three more buffer reads and a detoast: 1 379 buffers for
-«кассы» over 10 000 articles, against 379 with the vector kept in the row (the body,
+so every ranked match cost three more buffer reads and a detoast: over 10 000 articles a
+median of 1 379 buffers per search, against 379 with the vector kept in the row (the body,
 body_html and search_text go out first instead; a search never reads those). MAIN still
 allows compressing it, and moving it out as the last resort for a huge article.
 
