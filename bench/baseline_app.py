@@ -4,13 +4,14 @@ office's filtered lists (`status`, `group`, `counterparty`, `q`), 50 rows, with 
 to be answered from indexes, and nothing else:
 
 - the page's ids first, from index-ordered scans that stop after 51 rows: one branch per
-  status or group (`CROSS JOIN LATERAL (... ORDER BY id DESC LIMIT 51)` over `unnest` of
-  the statuses or groups), merged and cut to 51;
+  slice with an index of its own (my open tasks; each of my groups' new tasks; each status
+  asked for: `... ORDER BY id DESC LIMIT 51`), merged and cut to 51;
 - then the joins (template, counterparty, site, group, assignee, requester) on those ids
   only;
 - one pool acquire per request, no reset on release (nothing to reset: no session state);
 - asyncpg's prepared statements at PostgreSQL's default plan cache (`plan_cache_mode =
-  auto`: after five runs a generic plan is cached and reused), default join settings;
+  auto`: after five runs a generic plan is cached and reused; `q` keeps custom plans),
+  the joins in the written order (`join_collapse_limit = 1`);
 - the rows shaped straight into Naryad's own response structs (the same JSON, byte for
   byte, so the serialisation work is the same; `actions` from a memo of the pure
   workflow function), encoded once with msgspec;
@@ -41,21 +42,24 @@ from server.lib.actor import Actor
 from server.settings import Settings
 from server.tasks.schemas import Ref, Requester, SiteRef, TaskOut, TaskPage, UserRef
 from server.tasks.service import checkin_warning
-from server.tasks.statuses import CLOSED, STATUSES, is_overdue
+from server.tasks.statuses import CLOSED, is_overdue
 from server.tasks.workflow import actions_for
 
 PAGE = 50
-OPEN = sorted(s.value for s in STATUSES if s not in CLOSED)
-ALL = sorted(s.value for s in STATUSES)
+# Not closed: the predicate of the partial index of open tasks by holder, written as the
+# query writes it (PostgreSQL proves a partial index usable from the query's own literals).
+OPEN_PREDICATE = "status NOT IN (" + ", ".join(f"'{s.value}'" for s in sorted(CLOSED)) + ")"
 
-# (name, table, columns): what the floor's scans need. tasks_assignee_status and
-# tasks_group_status come with Naryad's migrations; the others list_bench.py adds when
-# the schema has no index with those leading columns.
-FLOOR_INDEXES = [
-    ("tasks_assignee_status", "tasks", ("assignee", "status", "id")),
-    ("tasks_group_status", "tasks", ("group", "status", "id")),
-    ("tasks_status_id", "tasks", ("status", "id")),
-    ("tasks_counterparty_id", "tasks", ("counterparty", "id")),
+# What the floor's scans read. All but tasks_group_status came with issue 21's migration
+# (tasks_2026_11_29t01); list_bench.py makes any the schema lacks, so both sides of a run
+# read the same indexes.
+FLOOR_INDEXES: list[tuple[str, str, tuple[str, ...], str | None]] = [
+    # (name, table, columns, partial index predicate)
+    ("tasks_group_status", "tasks", ("group", "status", "id"), None),
+    ("tasks_open_assignee_id", "tasks", ("assignee", "id"), OPEN_PREDICATE),
+    ("tasks_status_id", "tasks", ("status", "id"), None),
+    ("tasks_group_id", "tasks", ("group", "id"), None),
+    ("tasks_counterparty_id", "tasks", ("counterparty", "id"), None),
 ]
 
 _COLUMNS = """
@@ -91,13 +95,10 @@ def _page_sql(tag: str, ids: str) -> str:
     return f"/* floor:{tag} */ SELECT {_COLUMNS} FROM ({ids}) page {_JOINS}"
 
 
-_OPEN_ARRAY = "'{" + ",".join(OPEN) + "}'::text[]"
-
-
 def mine_sql(n_groups: int) -> str:
-    """The engineer's queue: my open tasks (one index-ordered branch per open status, over
-    tasks_assignee_status) and the unaccepted tasks in each of my groups' queues (one branch
-    per group, over tasks_group_status). $1 me, $2.. my groups."""
+    """The engineer's queue: my open tasks (tasks_open_assignee_id) and the unaccepted tasks
+    in each of my groups' queues (tasks_group_status, one branch per group), each newest
+    first from its index, 51 at most. $1 me, $2.. my groups."""
     queues = "".join(
         f"""
         UNION ALL
@@ -109,10 +110,8 @@ def mine_sql(n_groups: int) -> str:
         f"mine{n_groups}",
         f"""
         SELECT id FROM (
-            SELECT x.id FROM unnest({_OPEN_ARRAY}) AS st(status)
-            CROSS JOIN LATERAL (
-                SELECT id FROM tasks WHERE assignee = $1 AND status = st.status
-                ORDER BY id DESC LIMIT 51) x{queues}
+            (SELECT id FROM tasks WHERE assignee = $1 AND {OPEN_PREDICATE}
+             ORDER BY id DESC LIMIT 51){queues}
         ) u ORDER BY id DESC LIMIT 51
         """,
     )
@@ -130,30 +129,20 @@ STATUS_SQL = _page_sql(
     ) u ORDER BY id DESC LIMIT 51
     """,
 )
-_ALL_ARRAY = "'{" + ",".join(ALL) + "}'::text[]"
-# $1 the group: one branch per status over tasks_group_status.
-GROUP_SQL = _page_sql(
-    "group",
-    f"""
-    SELECT id FROM (
-        SELECT x.id FROM unnest({_ALL_ARRAY}) AS st(status)
-        CROSS JOIN LATERAL (
-            SELECT id FROM tasks WHERE "group" = $1 AND status = st.status
-            ORDER BY id DESC LIMIT 51) x
-    ) u ORDER BY id DESC LIMIT 51
-    """,
-)
+GROUP_SQL = _page_sql("group", 'SELECT id FROM tasks WHERE "group" = $1 ORDER BY id DESC LIMIT 51')
 COUNTERPARTY_SQL = _page_sql(
     "counterparty", "SELECT id FROM tasks WHERE counterparty = $1 ORDER BY id DESC LIMIT 51"
 )
 # A word of the title: the newest tasks first, backwards along the primary key until 51
 # match (a common word is found within a few hundred rows, whatever the table's size).
-# The pattern is behind a sub-SELECT so the planner costs every call alike and PostgreSQL's
-# plan cache keeps one generic plan; with the pattern in view it re-plans every call.
-Q_SQL = _page_sql(
-    "q",
-    "SELECT id FROM tasks WHERE title_search LIKE (SELECT $1::text) ORDER BY id DESC LIMIT 51",
-)
+# PostgreSQL plans this one for each pattern (its plan cache keeps custom plans: a generic
+# plan cannot see how common the word is); with the joins kept in the written order
+# (join_collapse_limit=1, below) that planning is cheap.
+Q_SQL = _page_sql("q", "SELECT id FROM tasks WHERE title_search LIKE $1 ORDER BY id DESC LIMIT 51")
+
+# The joins are written in the order to run them (the page's ids first); searching other
+# orders would only cost planning time. The plan cache is left as it is.
+FLOOR_SESSION = {"join_collapse_limit": "1"}
 
 _encoder = msgspec.json.Encoder()
 _state: dict[str, Any] = {}
@@ -246,7 +235,11 @@ async def _no_reset(_connection: asyncpg.Connection) -> None:
 async def lifespan(_: Litestar) -> AsyncIterator[None]:
     process_settings.install(Settings.from_env(dict(os.environ)))
     pool = _state["pool"] = await asyncpg.create_pool(
-        os.environ["BENCH_DSN"], min_size=1, max_size=10, reset=_no_reset
+        os.environ["BENCH_DSN"],
+        min_size=1,
+        max_size=10,
+        reset=_no_reset,
+        server_settings=FLOOR_SESSION,
     )
     groups: dict[int, set[int]] = {}
     for m in await pool.fetch('SELECT "user", "group" FROM group_memberships'):

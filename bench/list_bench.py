@@ -63,29 +63,41 @@ from bench.harness import (  # noqa: E402
 LISTS = ["mine", "status", "group", "counterparty", "q"]
 
 
-async def missing_indexes(conn: asyncpg.Connection) -> list[tuple[str, str, tuple[str, ...]]]:
-    """The floor's indexes for which the table has no plain index with those leading columns."""
+async def missing_indexes(
+    conn: asyncpg.Connection,
+) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+    """The floor's indexes the schema lacks: a plain one when no plain index has those
+    leading columns, a partial one when no index of that name exists."""
     have: set[tuple[str, tuple[str, ...]]] = set()
+    names: set[str] = set()
     for r in await conn.fetch(
-        """SELECT c.relname AS tbl, i.indpred IS NULL AS plain,
+        """SELECT c.relname AS tbl, ic.relname AS name, i.indpred IS NULL AS plain,
             array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
                   ORDER BY k.o) AS cols
         FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-        WHERE c.relname IN ('tasks')"""
+        JOIN pg_class ic ON ic.oid = i.indexrelid
+        WHERE c.relname = 'tasks'"""
     ):
+        names.add(r["name"])
         if r["plain"]:
             for n in range(1, len(r["cols"]) + 1):
                 have.add((r["tbl"], tuple(r["cols"][:n])))
-    return [ix for ix in FLOOR_INDEXES if (ix[1], ix[2]) not in have]
+    return [
+        ix
+        for ix in FLOOR_INDEXES
+        if (ix[3] is None and (ix[1], ix[2]) not in have)
+        or (ix[3] is not None and ix[0] not in names)
+    ]
 
 
 async def add_indexes(conn: asyncpg.Connection) -> list[str]:
     made = []
-    for name, table, cols in await missing_indexes(conn):
+    for name, table, cols, where in await missing_indexes(conn):
         quoted = ", ".join(f'"{c}"' for c in cols)
-        await conn.execute(f"CREATE INDEX {name} ON {table} ({quoted})")
-        made.append(f"{name} ON {table} ({', '.join(cols)})")
+        partial = f" WHERE {where}" if where else ""
+        await conn.execute(f"CREATE INDEX {name} ON {table} ({quoted}){partial}")
+        made.append(f"{name} ON {table} ({', '.join(cols)}){partial}")
     return made
 
 
