@@ -113,29 +113,33 @@ Mark = Callable[[dict[str, Any]], Awaitable[None]]
 class _GroupMarks:
     """Marks rows sent in batches, on a PostgreSQL connection of its own (group commit).
 
-    The sender that has just read a 250 writes the mark itself, in the same step, when no
-    statement is under way: the window in which a killed worker leaves a sent row unmarked
-    is then the time it takes to write one message to a socket. Marks that arrive while a
-    statement is under way queue, and its writer sends them all in the next statement, so
-    at a thousand mails a second one statement marks a handful. A failed statement is
-    tried again on a new connection (marks are idempotent: they name the claim they end).
+    A sender that has just read a 250 queues the row and, when no statement is under way,
+    starts one: it is written to PostgreSQL's socket in the event loop's next step, while
+    the sender goes on to its next mail. That step is the window in which a killed worker
+    leaves a sent row unmarked (the row is sent again after the lease, with its Message-ID).
+    Marks that arrive while a statement is under way queue, and the writer sends them all in
+    the next one, so at a thousand mails a second one statement marks a handful. A failed
+    statement is tried again on a new connection (marks are idempotent: they name the claim
+    they end).
     """
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.pending: list[tuple[int, dt.datetime]] = []
-        self.busy = False
         self.idle = asyncio.Event()
         self.idle.set()
+        self.writer: asyncio.Task[None] | None = None
 
     async def sent(self, row: dict[str, Any]) -> None:
         self.pending.append((row["id"], row["claimed_at"]))
-        if not self.busy:
-            await self._write()
+        if self.idle.is_set():
+            self._start()
+
+    def _start(self) -> None:
+        self.idle.clear()
+        self.writer = asyncio.create_task(self._write(), name="notification marks")
 
     async def _write(self) -> None:
-        self.busy = True
-        self.idle.clear()
         delay = 0.2
         try:
             while self.pending:
@@ -153,18 +157,17 @@ class _GroupMarks:
                     with contextlib.suppress(Exception):
                         self.conn = await service.open_outbox_connection()
         finally:
-            self.busy = False
             self.idle.set()
 
     async def close(self, timeout: float) -> None:  # noqa: ASYNC109
         """Write what is still queued (for at most `timeout`), then close the connection."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        with contextlib.suppress(TimeoutError):
+        if self.pending and self.idle.is_set():
+            self._start()
+        try:
             await asyncio.wait_for(self.idle.wait(), timeout)
-        if self.pending and not self.busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._write(), max(0.1, deadline - loop.time()))
+        except TimeoutError:
+            if self.writer is not None:
+                self.writer.cancel()
         if self.pending:
             log.warning("notifications left unmarked at shutdown", count=len(self.pending))
         with contextlib.suppress(Exception):
