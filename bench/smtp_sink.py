@@ -79,4 +79,9 @@ async def main(smtp_port: int, control_port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    try:  # (a faster loop for the sink: every path measured talks to it)
+        import uvloop
+    except ImportError:
+        asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    else:
+        uvloop.run(main(int(sys.argv[1]), int(sys.argv[2])))
