@@ -457,10 +457,10 @@ _DUE = (
 )
 # A claim and a mark are leases and progress notes, not records: their commits need not
 # wait for the WAL flush (a claim a database crash loses leaves its rows pending, to be sent
-# again — at-least-once, as ever). The disk is shared: with another database writing, a
-# claim that waited for the flush took ~170 ms and a worker delivered 240 mails/s instead
-# of 1 600 (bench/README.md). set_config(…, true) sets synchronous_commit for the statement's
-# own transaction, so each stays one prepared statement and one round trip.
+# again — at-least-once, as ever). The disk is shared: while another database wrote, a
+# worker whose claims waited for the flush sat idle at ~240 mails/s with the bare transport
+# doing 1 800–2 600 (bench/README.md). set_config(…, true) sets synchronous_commit for the
+# statement's own transaction, so each stays one prepared statement and one round trip.
 _ASYNC_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 _CLAIM = f"""
 UPDATE notifications SET status = 'sending', claimed_at = $1
