@@ -16,8 +16,8 @@ it (SMTP's 250). Three ways in:
 
 At-least-once: a worker killed between the server's 250 and the mark leaves the row in
 'sending'; after the lease it is sent again, with the Message-ID it was written with, so
-mail clients and our intake see one message. That window is the time it takes to write
-the mark to PostgreSQL's socket once the 250 is read.
+mail clients and our intake see one message. That window is the event loop's step or two
+between reading the 250 and writing the mark to PostgreSQL's socket (_GroupMarks).
 """
 
 from __future__ import annotations
