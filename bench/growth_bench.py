@@ -3,7 +3,7 @@ a task, accepting one and the office's dashboard at 10k, 100k and 1M tasks.
 
     .venv/bin/python bench/growth_bench.py [--sizes 10000,100000,1000000] [--rounds 3]
         [--seconds 10] [--connections 10] [--dashboard-connections 1]
-        [--dashboard-seconds 20] [--accept-pool 6000] [--ops list,dashboard,create,accept]
+        [--dashboard-seconds 20] [--accept-pool 40000] [--ops list,dashboard,create,accept]
         [--root DIR]
 
 The database and its data are bench/list_bench.py's (its own PostgreSQL database, the tree
@@ -110,6 +110,13 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> dic
     )
     auth = {who: {"Authorization": f"Bearer {tok}"} for who, tok in setup.tokens.items()}
     runs: dict[str, list[Wrk]] = {op: [] for op in OPERATIONS}
+
+    def record(op: str, r: int, w: Wrk) -> None:
+        runs[op].append(w)
+        log(f"  round {r + 1} {op:10} {_fmt(w)}")
+        if w.errors or not w.requests:
+            raise SystemExit(f"{op}: {w.errors} errors in {w.requests} requests")
+
     log(f"\n== {size} tasks: load average {loadavg()} ==")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -119,8 +126,10 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> dic
             if "list" in args.ops:
                 url = f"{base}/api/tasks?queue=mine"
                 wrk(url, seconds=args.warmup, connections=conns, headers=auth["eng0"])
-                runs["list"].append(
-                    wrk(url, seconds=args.seconds, connections=conns, headers=auth["eng0"])
+                record(
+                    "list",
+                    r,
+                    wrk(url, seconds=args.seconds, connections=conns, headers=auth["eng0"]),
                 )
             if "dashboard" in args.ops:
                 url = f"{base}/api/dashboard"
@@ -130,28 +139,32 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> dic
                     single = await timed_get(url, auth["office"])
                     dashboard_s = max(args.dashboard_seconds, math.ceil(4 * single))
                     log(f"  dashboard: one request took {single:.2f} s; runs of {dashboard_s} s")
-                runs["dashboard"].append(
+                record(
+                    "dashboard",
+                    r,
                     wrk(
                         url,
                         seconds=dashboard_s,
                         connections=args.dashboard_connections,
                         headers=auth["office"],
                         timeout_s=300,
-                    )
+                    ),
                 )
                 # wrk leaves its last request running when its time is up: wait for the
                 # server to answer again before the next operation is timed
                 await timed_get(f"{base}/api/templates", auth["office"])
             if "create" in args.ops:
                 url = f"{base}/api/tasks"
-                runs["create"].append(
+                record(
+                    "create",
+                    r,
                     wrk(
                         url,
                         script="create.lua",
                         seconds=args.seconds,
                         connections=conns,
                         headers=auth["office"],
-                    )
+                    ),
                 )
             if "accept" in args.ops:
                 conn = await asyncpg.connect(setup.dsn)
@@ -164,12 +177,7 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> dic
                     raise SystemExit(
                         f"accept: {w.requests} requests for {len(ids)} tasks; raise --accept-pool"
                     )
-                runs["accept"].append(w)
-            for op in args.ops:
-                w = runs[op][-1]
-                log(f"  round {r + 1} {op:10} {_fmt(w)}")
-                if w.errors or not w.requests:
-                    raise SystemExit(f"{op}: {w.errors} errors in {w.requests} requests")
+                record("accept", r, w)
             conn = await asyncpg.connect(setup.dsn)
             try:
                 await seed_tasks.drop_after(conn, size)
@@ -193,7 +201,7 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--dashboard-connections", type=int, default=1)
     parser.add_argument("--dashboard-seconds", type=int, default=20)
-    parser.add_argument("--accept-pool", type=int, default=6000, help="new tasks per accept run")
+    parser.add_argument("--accept-pool", type=int, default=40000, help="new tasks per accept run")
     parser.add_argument("--ops", default=",".join(OPERATIONS))
     parser.add_argument("--root", type=Path, default=ROOT, help="the Naryad tree to measure")
     args = parser.parse_args()
