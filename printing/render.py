@@ -26,7 +26,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-import jinja2
 
 from printing.documents import Language, TaskDocument
 from printing.labels import LABELS
@@ -37,6 +36,7 @@ from printing.totals import Pricing, price_lines
 if TYPE_CHECKING:
     # WeasyPrint (with cffi, Pango and fontTools) takes ~0.3 s and ~27 MB to import: the
     # first render loads it (see _ThreadResources), not the server's start.
+    import jinja2
     from weasyprint import CSS
 
     from printing.fetcher import BundledOnlyFetcher
@@ -82,17 +82,23 @@ def __getattr__(name: str) -> Any:
 
 # --- HTML -----------------------------------------------------------------------------------
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-    # Every value is escaped unless a template says otherwise, and none of ours does for user
-    # data: titles, descriptions and completed works are shown as typed, never as markup.
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    # Templates ship with the code; checking their mtimes on every render is wasted work.
-    auto_reload=False,
-)
+@functools.cache
+def _env() -> jinja2.Environment:
+    # Made on first render: a server that prints nothing does not load Jinja at start-up.
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        # Every value is escaped unless a template says otherwise, and none of ours does for
+        # user data: titles, descriptions and completed works are shown as typed, never as
+        # markup.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        # Templates ship with the code; checking their mtimes on every render is wasted work.
+        auto_reload=False,
+    )
 
 
 def build_html(kind: Kind, doc: TaskDocument) -> str:
@@ -128,7 +134,7 @@ def build_html(kind: Kind, doc: TaskDocument) -> str:
         "money": lambda value: _format_money(value, lang),
         "number": lambda value: _format_number(value, lang),
     }
-    return _env.get_template(f"{kind}/document.html").render(context)
+    return _env().get_template(f"{kind}/document.html").render(context)
 
 
 # Specification column widths, in mm. A digit of the 7.5pt table font is ~1.7 mm wide; a cell

@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
+from litestar.plugins import PluginProtocol
 from litestar.static_files import create_static_files_router
 
 from server import db, subscribers
@@ -140,6 +141,23 @@ async def _sessions(settings: Settings) -> AsyncIterator[None]:
         await cache.close()
 
 
+class NaryadLitestar(Litestar):
+    """Litestar without the plugins it adds for libraries Naryad does not use.
+
+    Litestar adds its Pydantic and attrs plugins whenever those libraries are importable, and
+    Pydantic is (Piccolo depends on it); importing the Pydantic plugin was ~15 % of
+    `naryad serve`'s start-up. Every model here is a msgspec Struct or a dataclass, which
+    Litestar handles without plugins. tests/test_startup.py checks Pydantic stays unloaded.
+    """
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        from litestar.plugins.core import MsgspecDIPlugin
+
+        plugins.append(MsgspecDIPlugin())
+        return plugins
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = process_settings.install(settings or Settings.from_env())
     subscribers.install()
@@ -161,7 +179,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
             yield
 
-    app = Litestar(
+    app = NaryadLitestar(
         route_handlers=[
             AuthController,
             LockoutsController,

@@ -1,7 +1,8 @@
 """Issue 21: a server starts with what serving needs, and loads the rest where it is used.
 
 WeasyPrint, the mail libraries, openpyxl, geopy, icalendar, qrcode, pymorphy3 and rapidfuzz,
-black (via Piccolo's migration registry) and, without Redis, redis-py and arq are not
+black (via Piccolo's migration registry), Pydantic (Litestar's plugin), rich (structlog's
+pretty tracebacks), markdown-it and Jinja and, without Redis, redis-py and arq are not
 imported by building the app and running its start-up; the first work order still renders,
 mail still goes out and the OpenAPI schema (built on first use) still carries the
 contract's additions. How fast the start is, is measured by bench/startup_bench.py.
@@ -46,21 +47,42 @@ LAZY = (
     "piccolo.conf.apps",
     "redis",
     "arq",
+    "pydantic",  # Litestar's Pydantic plugin (server/app.py: NaryadLitestar)
+    "rich",  # through structlog (server/lib/logs.py)
+    "markdown_it",  # knowledge-base articles, rendered when written
+    "jinja2",  # the rating pages and print forms
+    "httpx",  # Telegram and Web Push, on first use
 )
 
-# Builds the app the way `naryad serve` does and runs its start-up (database pool, jobs in
-# this process, the first sweeps) and a first request, then says what was imported while
-# it serves.
+# Serves the app the way `naryad serve` does (uvicorn, the app factory) with its start-up
+# (database pool, jobs in this process, the first sweeps), answers a first request over
+# HTTP (urllib: an HTTP client library would itself load what is checked here), then says
+# what was imported while it serves.
 _START = """
-import asyncio, json, sys
-from litestar.testing import AsyncTestClient
-from server.app import create_app
+import asyncio, json, socket, sys, urllib.request
+import uvicorn
 
 async def main() -> list[str]:
-    async with AsyncTestClient(create_app()) as client:
-        assert (await client.get("/")).status_code == 200
-        await asyncio.sleep(1)  # the in-process sweeps' first round
-        return sorted(sys.modules)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(
+        "server.app:app_from_env", factory=True, host="127.0.0.1", port=port,
+        log_level="warning", access_log=False,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "the server stopped while starting"
+        await asyncio.sleep(0.05)
+    url = f"http://127.0.0.1:{port}/"
+    status = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=30).status)
+    assert status == 200, status
+    await asyncio.sleep(1)  # the in-process sweeps' first round
+    modules = sorted(sys.modules)
+    server.should_exit = True
+    await serving
+    return modules
 print(json.dumps(asyncio.run(main())))
 """
 

@@ -12,7 +12,6 @@ from functools import partial
 from typing import Annotated, Any
 
 import asyncpg
-import httpx
 import msgspec
 
 from server import db
@@ -333,6 +332,8 @@ async def send_message(settings: Settings, chat_id: int, text: str, reply_to: in
     body: dict[str, Any] = {"chat_id": chat_id, "text": text}
     if reply_to is not None:
         body["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
+    import httpx  # on first use: a process that never talks to Telegram does not load it
+
     try:
         # The process's keep-alive client (server/lib/http_client.py), not one per reply.
         resp = await http_client.shared().post(url, json=body, timeout=10)
@@ -396,6 +397,8 @@ async def set_webhook(settings: Settings) -> dict[str, Any]:
         raise ValueError("NARYAD_TELEGRAM_BOT_TOKEN is not set")
     if not settings.telegram_webhook_secret:
         raise ValueError("NARYAD_TELEGRAM_WEBHOOK_SECRET is not set")
+    import httpx
+
     base = settings.telegram_api_base.rstrip("/")
     async with httpx.AsyncClient(timeout=30) as http:
         resp = await http.post(

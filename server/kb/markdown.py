@@ -4,11 +4,24 @@ through), nh3 (the Ammonia sanitiser) keeps only harmless tags and attributes.""
 from __future__ import annotations
 
 import html
+from functools import cache
+from typing import TYPE_CHECKING
 
 import nh3
-from markdown_it import MarkdownIt
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+
+@cache
+def _md() -> MarkdownIt:
+    # made on first use: markdown-it-py costs start-up time a server that renders no article
+    # does not need to pay
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
 _TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "code",
     "pre", "blockquote", "ul", "ol", "li", "a", "img", "table", "thead", "tbody", "tr",
@@ -19,7 +32,7 @@ _ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"s
 
 def render(source: str) -> str:
     return nh3.clean(
-        _md.render(source),
+        _md().render(source),
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},

@@ -7,10 +7,9 @@ error's own message in the same language."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from server.accounts.tables import User
 from server.lib import i18n
@@ -18,10 +17,19 @@ from server.lib.errors import DomainError
 from server.portal import tokens
 from server.settings import current as current_settings
 
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True,
-)
+if TYPE_CHECKING:
+    import jinja2
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    # made on first use: only the rating pages need Jinja, so start-up does not load it
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+        autoescape=True,
+    )
 
 
 async def language(token: str, accept_language: str | None) -> str:
@@ -44,11 +52,15 @@ def word(lang: str, key: str, **params: Any) -> str:
 
 def render(lang: str, **context: Any) -> str:
     words = i18n.labels(lang, "rate_page")
-    return _templates.get_template("rate.html").render(
-        lang=lang,
-        t=words,
-        score_label=lambda n: word(lang, "score", score=n),
-        **context,
+    return (
+        _templates()
+        .get_template("rate.html")
+        .render(
+            lang=lang,
+            t=words,
+            score_label=lambda n: word(lang, "score", score=n),
+            **context,
+        )
     )
 
 
