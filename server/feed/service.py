@@ -8,12 +8,13 @@ Nobody is told of what they did themselves."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import msgspec
+from piccolo.utils.encoding import dump_json
 
 from server import db
-from server.accounts.tables import Membership, User
 from server.feed.tables import FeedItem
 from server.lib import clock
 from server.lib.errors import InvalidInput
@@ -63,24 +64,33 @@ async def _task(task_id: int) -> dict[str, Any]:
     return row
 
 
+# Read on every create and release (issue 21): written SQL, not Piccolo's query building.
+_GROUP_MEMBERS = (
+    'SELECT u.id, u.roles, u.active FROM group_memberships m JOIN users u ON u.id = m."user" '
+    'WHERE m."group" = {} ORDER BY m.id'
+)
+_FULL_NAME = "SELECT full_name FROM users WHERE id = {}"
+
+
 async def group_engineers(group_id: int | None) -> list[int]:
     if group_id is None:
         return []
-    rows = (
-        await Membership.select(Membership.user.id, Membership.user.roles, Membership.user.active)
-        .where(Membership.group == group_id)
-        .output(load_json=True)
-    )
-    return [
-        r["user.id"] for r in rows if r["user.active"] and "engineer" in (r["user.roles"] or [])
-    ]
+    rows = await db.fetch_rows(_GROUP_MEMBERS, group_id)
+    return [r["id"] for r in rows if r["active"] and "engineer" in _roles(r["roles"])]
+
+
+def _roles(value: Any) -> list[str]:
+    """A users.roles value as raw SQL returns it (JSON text on both engines)."""
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return list(value or [])
 
 
 async def _name(user_id: int | None) -> str:
     if user_id is None:
         return ""
-    row = await User.select(User.full_name).where(User.id == user_id).first()
-    return row["full_name"] if row else ""
+    rows = await db.fetch_rows(_FULL_NAME, user_id)
+    return str(rows[0]["full_name"]) if rows else ""
 
 
 async def add(
@@ -89,12 +99,16 @@ async def add(
     users: list[int | None],
     actor_id: int | None,
     data: dict[str, Any] | None = None,
+    *,
+    task: dict[str, Any] | None = None,
 ) -> int:
-    """Write one line per person (inside the caller's transaction). Returns how many."""
+    """Write one line per person (inside the caller's transaction). Returns how many.
+    `task` (id, number, title) spares reading the task when the caller knows them."""
     recipients = [u for u in dict.fromkeys(users) if u is not None and u != actor_id]
     if not recipients:
         return 0
-    task = await _task(task_id)
+    if task is None:
+        task = await _task(task_id)
     payload = {
         "number": task["number"] or task["id"],
         "title": task["title"],
@@ -102,13 +116,23 @@ async def add(
         **(data or {}),
     }
     now = clock.now()
-    await FeedItem.insert(
-        *[
-            FeedItem(user=u, task=task_id, kind=kind, data=payload, created_at=now)
-            for u in recipients
-        ]
-    )
+    if db.is_sqlite():
+        await FeedItem.insert(
+            *[
+                FeedItem(user=u, task=task_id, kind=kind, data=payload, created_at=now)
+                for u in recipients
+            ]
+        )
+    else:  # written SQL on PostgreSQL: the same rows, in the same order, in one statement
+        await db.fetch_rows(_INSERT_PG, task_id, kind, dump_json(payload), now, recipients)
     return len(recipients)
+
+
+_INSERT_PG = """
+INSERT INTO feed_items ("user", task, kind, data, created_at, read_at)
+SELECT r.uid, {}, {}, {}::json, {}, NULL
+FROM unnest({}::integer[]) WITH ORDINALITY AS r(uid, n) ORDER BY r.n
+"""
 
 
 async def task_row(task_id: int) -> dict[str, Any]:

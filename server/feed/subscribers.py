@@ -12,12 +12,13 @@ from server.tasks.tables import Comment
 
 @subscribe(TaskCreated)
 async def task_created(event: TaskCreated) -> None:
-    task = await service.task_row(event.task_id)
-    if event.status == Status.NEW and task["assignee.id"] is None:
-        engineers = await service.group_engineers(task["group.id"])
-        await service.add(event.task_id, "queue_new", list(engineers), event.actor_id)
-    elif task["assignee.id"] is not None:
-        await service.add(event.task_id, "assigned", [task["assignee.id"]], event.actor_id)
+    # The event says what the creating statement wrote: no need to read the task back.
+    task = {"id": event.task_id, "number": event.number, "title": event.title}
+    if event.status == Status.NEW and event.assignee_id is None:
+        engineers = await service.group_engineers(event.group_id)
+        await service.add(event.task_id, "queue_new", list(engineers), event.actor_id, task=task)
+    elif event.assignee_id is not None:
+        await service.add(event.task_id, "assigned", [event.assignee_id], event.actor_id, task=task)
 
 
 @subscribe(TaskTransitioned)

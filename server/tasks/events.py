@@ -24,6 +24,15 @@ class TaskCreated(Event, frozen=True, kw_only=True):
     counterparty_id: int | None
     status: Status
     at: dt.datetime
+    # What the creating statement wrote, so the subscribers need not read the task back
+    # inside the same transaction (issue 21): its number (the id), title, queue, holder,
+    # site and whether it is a field visit (the template's flag, kept on the task).
+    number: int
+    title: str
+    group_id: int | None
+    assignee_id: int | None
+    site_id: int | None
+    has_departure: bool
     # Equipment named at creation (TaskIn.equipment_ids); server/assets links it.
     equipment_ids: list[int] = msgspec.field(default_factory=list)
     # A follow-up of a completed task (R6); `data` carries what the channel adds, e.g.
