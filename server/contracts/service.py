@@ -11,6 +11,7 @@ company timezone. Tasks without a counterparty are not client work: no contract,
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -35,7 +36,6 @@ from server.settings import current as current_settings
 from server.sla.tables import Rule
 from server.tasks.schemas import ContractRef, TaskOut
 from server.tasks.statuses import Status
-from server.tasks.tables import Task
 
 HUNDREDTH = Decimal("0.01")
 MAX_HOURS = Decimal(24 * 31)
@@ -259,32 +259,55 @@ async def update_contract(contract_id: int, patch: ContractPatch) -> ContractOut
 # --- the contract of a task ------------------------------------------------------------------
 
 
+# A counterparty's active contracts and its central office's, newest first, in one
+# statement (issue 21: every create asks twice, for the link and for the SLA rule).
+_CONTRACTS_OF = """
+SELECT id, counterparty, number, starts_on, ends_on, status, sla_rule, visits_per_month,
+    minutes_per_month
+FROM contracts
+WHERE status = 'active'
+    AND (counterparty = {} OR counterparty = (SELECT parent FROM counterparties WHERE id = {}))
+ORDER BY starts_on DESC, id DESC
+"""
+
+
 async def contract_in_force(counterparty_id: int | None, day: dt.date) -> dict[str, Any] | None:
     """The counterparty's contract in force on `day`, else its central office's; the one
     that started last wins when several are."""
     if counterparty_id is None:
         return None
-    cp = (
-        await Counterparty.select(Counterparty.parent)
-        .where(Counterparty.id == counterparty_id)
-        .first()
-    )
-    candidates = [counterparty_id] + ([cp["parent"]] if cp and cp["parent"] else [])
-    for owner in candidates:
-        rows = (
-            await Contract.select()
-            .where(
-                (Contract.counterparty == owner)
-                & (Contract.status == "active")
-                & (Contract.starts_on <= day)
-            )
-            .order_by(Contract.starts_on, ascending=False)
-            .order_by(Contract.id, ascending=False)
-        )
-        for row in rows:
-            if in_force(row, day):
-                return dict(row)
+    rows = [dict(r) for r in await db.fetch_rows(_CONTRACTS_OF, counterparty_id, counterparty_id)]
+    own = [r for r in rows if r["counterparty"] == counterparty_id]
+    office = [r for r in rows if r["counterparty"] != counterparty_id]
+    for row in own + office:
+        if in_force(row, day):
+            return row
     return None
+
+
+# The creating transaction asks for the contract in force twice with the same question:
+# for the link (link_on_creation) and for the SLA rule (contract_rule, a rule source).
+# Whichever TaskCreated subscriber asks first leaves the answer here for the other, which
+# takes it away; the key names the transaction, so no other one ever sees it.
+_asked: contextvars.ContextVar[tuple[Any, int, dt.datetime, dict[str, Any] | None] | None] = (
+    contextvars.ContextVar("naryad_contract_asked", default=None)
+)
+
+
+async def _in_force_at_creation(counterparty_id: int, at: dt.datetime) -> dict[str, Any] | None:
+    transaction = db.current_engine().current_transaction.get()
+    memo = _asked.get()
+    if (
+        memo is not None
+        and transaction is not None
+        and memo[0] is transaction
+        and memo[1:3] == (counterparty_id, at)
+    ):
+        _asked.set(None)
+        return memo[3]
+    contract = await contract_in_force(counterparty_id, local_day(at))
+    _asked.set(None if transaction is None else (transaction, counterparty_id, at, contract))
+    return contract
 
 
 async def visits_used(contract_id: int, month: dt.date) -> int:
@@ -316,16 +339,15 @@ async def minutes_used(contract_id: int, start: dt.date, end: dt.date) -> int:
     return int(rows[0]["m"])
 
 
-async def link_on_creation(task_id: int, counterparty_id: int | None, at: dt.datetime) -> None:
+async def link_on_creation(
+    task_id: int, counterparty_id: int | None, at: dt.datetime, is_visit: bool
+) -> None:
     """Inside the creating transaction: the contract in force and whether the task is
-    within its allowance."""
+    within its allowance (`is_visit`: the task's has_departure, as created)."""
     if counterparty_id is None:
         return
-    day = local_day(at)
-    month = month_of(day)
-    contract = await contract_in_force(counterparty_id, day)
-    row = await Task.select(Task.has_departure).where(Task.id == task_id).first()
-    is_visit = bool(row and row["has_departure"])
+    month = month_of(local_day(at))
+    contract = await _in_force_at_creation(counterparty_id, at)
     reason = ""
     if contract is None:
         reason = "no_contract"
@@ -343,22 +365,37 @@ async def link_on_creation(task_id: int, counterparty_id: int | None, at: dt.dat
             and await minutes_used(contract["id"], month, next_month(month)) >= minutes
         ):
             reason = "hours_used_up"
-    await ContractTask.insert(
-        ContractTask(
-            task=task_id,
-            contract=contract["id"] if contract else None,
-            outside_contract=bool(reason),
-            reason=reason,
-            month=month,
-            is_visit=is_visit,
-            created_at=clock.now(),
+    contract_id = contract["id"] if contract else None
+    if db.is_sqlite():
+        await ContractTask.insert(
+            ContractTask(
+                task=task_id,
+                contract=contract_id,
+                outside_contract=bool(reason),
+                reason=reason,
+                month=month,
+                is_visit=is_visit,
+                created_at=clock.now(),
+            )
         )
+        return
+    # Written SQL on PostgreSQL: the same row without Piccolo's query building.
+    await db.fetch_rows(
+        _LINK_TASK, task_id, contract_id, bool(reason), reason, month, is_visit, clock.now()
     )
+
+
+_LINK_TASK = (
+    "INSERT INTO contract_tasks (task, contract, outside_contract, reason, month, is_visit, "
+    "created_at) VALUES ({}, {}, {}, {}, {}, {}, {})"
+)
 
 
 async def contract_rule(counterparty_id: int | None, at: dt.datetime) -> int | None:
     """The SLA rule of the contract in force (server/sla asks before its own list)."""
-    contract = await contract_in_force(counterparty_id, local_day(at))
+    if counterparty_id is None:
+        return None
+    contract = await _in_force_at_creation(counterparty_id, at)
     return contract["sla_rule"] if contract else None
 
 

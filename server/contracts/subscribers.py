@@ -17,4 +17,6 @@ extensions.read_in_sql(service.fill_task, service.TASK_CONTRACT_SQL, service.app
 
 @subscribe(TaskCreated)
 async def link_contract(event: TaskCreated) -> None:
-    await service.link_on_creation(event.task_id, event.counterparty_id, event.at)
+    await service.link_on_creation(
+        event.task_id, event.counterparty_id, event.at, event.has_departure
+    )
