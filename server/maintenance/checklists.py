@@ -126,13 +126,15 @@ async def add_items(task_id: int, items: list[ChecklistItemIn], source: str) -> 
     )
 
 
+# Every create asks (issue 21): written SQL, not Piccolo's query building.
+_TEMPLATE_ITEMS = (
+    "SELECT text, required, kind FROM template_checklist_items WHERE template = {} "
+    "ORDER BY position, id"
+)
+
+
 async def copy_template_items(task_id: int, template_id: int) -> None:
-    rows = (
-        await TemplateChecklistItem.select()
-        .where(TemplateChecklistItem.template == template_id)
-        .order_by(TemplateChecklistItem.position)
-        .order_by(TemplateChecklistItem.id)
-    )
+    rows = await db.fetch_rows(_TEMPLATE_ITEMS, template_id)
     await add_items(
         task_id,
         [ChecklistItemIn(r["text"], bool(r["required"]), r["kind"]) for r in rows],
