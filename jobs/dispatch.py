@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 from jobs.documents import JOBS as DOCUMENT_JOBS
 from jobs.geocoding import GEOCODING_SWEEP_SECONDS, sweep_geocoding
@@ -53,6 +53,43 @@ async def enqueue_notification(redis: ArqRedis, notification_id: int) -> None:
     await redis.enqueue_job(DELIVER, notification_id, _job_id=notification_job_id(notification_id))
 
 
+# arq's enqueue_job for many jobs in one round trip: what it does per job under WATCH and
+# MULTI (skip a job whose key or result exists; else its payload with an expiry, and its id
+# in the queue scored by the enqueue time), done by one script, which Redis runs
+# atomically. A create notifying two people enqueued with six round trips (issue 21).
+# KEYS: the queue, then each job's key and result key; ARGV: the expiry (ms), the score,
+# then each job's id and payload.
+_ENQUEUE_MANY = """
+local n = 0
+for i = 1, (#KEYS - 1) / 2 do
+    local job_key, result_key = KEYS[2 * i], KEYS[2 * i + 1]
+    if redis.call('EXISTS', job_key, result_key) == 0 then
+        redis.call('PSETEX', job_key, ARGV[1], ARGV[2 * i + 2])
+        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[2 * i + 1])
+        n = n + 1
+    end
+end
+return n
+"""
+
+
+async def enqueue_notifications(redis: ArqRedis, ids: list[int]) -> None:
+    """One delivery job per id, as enqueue_notification() makes each, in one round trip."""
+    from arq.constants import job_key_prefix, result_key_prefix
+    from arq.jobs import serialize_job
+    from arq.utils import timestamp_ms
+
+    score = timestamp_ms()
+    keys: list[str] = [redis.default_queue_name]
+    args: list[Any] = [redis.expires_extra_ms, score]
+    for nid in ids:
+        job_id = notification_job_id(nid)
+        keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+        payload = serialize_job(DELIVER, (nid,), {}, None, score, serializer=serialize)
+        args += [job_id, payload]
+    await cast(Awaitable[Any], redis.eval(_ENQUEUE_MANY, len(keys), *keys, *args))
+
+
 class ArqDispatcher:
     """Enqueues one arq job per notification id (API processes with Redis)."""
 
@@ -69,8 +106,10 @@ class ArqDispatcher:
 
     async def __call__(self, ids: list[int]) -> None:
         redis = await self.pool()
-        for nid in ids:
-            await enqueue_notification(redis, nid)
+        if len(ids) == 1:
+            await enqueue_notification(redis, ids[0])
+        elif ids:
+            await enqueue_notifications(redis, ids)
 
     async def enqueue(self, function: str, *args: object, job_id: str) -> None:
         """Any other job (server.lib.background), deduplicated by its job id."""
