@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -172,6 +173,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             _logins(settings),
             _sessions(settings),
         ):
+            # What start-up built (modules, routes, tables, ~95 000 objects) lives as long as
+            # the process; frozen, Python's full collections stop walking it again and again
+            # under load (a full walk was ~50 ms, a pause every request in flight then waits
+            # out).
+            gc.freeze()
             log.info(
                 "naryad started",
                 database=engine.engine_type,
