@@ -97,6 +97,10 @@ class TaskFacts(msgspec.Struct):
     requester_user_id: int | None
     requester_contact_id: int | None
     has_departure: bool = False
+    # Read with the task on PostgreSQL (None: not read, ask when needed): the group's
+    # members as (id, roles), and the acting user's name.
+    members: list[tuple[int, list[str]]] | None = None
+    actor_name: str | None = None
 
 
 class Audience(msgspec.Struct):
@@ -118,6 +122,18 @@ JOIN task_templates tpl ON tpl.id = t.template
 LEFT JOIN counterparties cp ON cp.id = t.counterparty
 WHERE t.id = {}
 """
+# On PostgreSQL the same row with what most events need next: the group's members and
+# the actor's name (issue 21: three statements in one).
+_TASK_FACTS_PG = _TASK_FACTS.replace(
+    "\nFROM tasks t",
+    """,
+    (SELECT full_name FROM users WHERE id = {}) AS actor_name,
+    (SELECT json_agg(json_build_array(u.id, u.roles) ORDER BY m.id)
+        FROM group_memberships m JOIN users u ON u.id = m."user"
+        WHERE m."group" = t."group") AS members
+FROM tasks t""",
+    1,
+)
 _GROUP_MEMBERS = (
     'SELECT u.id, u.roles FROM group_memberships m JOIN users u ON u.id = m."user" '
     'WHERE m."group" = {} ORDER BY m.id'
@@ -130,11 +146,20 @@ def _json(value: Any) -> Any:
     return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
 
 
-async def _task_facts(task_id: int) -> TaskFacts:
-    rows = await db.fetch_rows(_TASK_FACTS, task_id)
+async def _task_facts(task_id: int, actor_id: int | None) -> TaskFacts:
+    sqlite = db.is_sqlite()
+    if sqlite:
+        rows = await db.fetch_rows(_TASK_FACTS, task_id)
+    else:
+        rows = await db.fetch_rows(_TASK_FACTS_PG, actor_id, task_id)
     assert rows, f"task {task_id} vanished inside its own transaction"
     row = rows[0]
+    members = None
+    if not sqlite:
+        members = [(m[0], m[1] or []) for m in _json(row["members"]) or []]
     return TaskFacts(
+        members=members,
+        actor_name=None if sqlite else (row["actor_name"] or ""),
         id=row["id"],
         number=row["number"] or row["id"],
         title=row["title"],
@@ -149,11 +174,14 @@ async def _task_facts(task_id: int) -> TaskFacts:
     )
 
 
-async def _group_members(group_id: int | None, role: str | None = None) -> list[int]:
-    if group_id is None:
+async def _group_members(task: TaskFacts, role: str | None = None) -> list[int]:
+    if task.group_id is None:
         return []
-    rows = await db.fetch_rows(_GROUP_MEMBERS, group_id)
-    return [r["id"] for r in rows if role is None or role in (_json(r["roles"]) or [])]
+    members = task.members
+    if members is None:
+        rows = await db.fetch_rows(_GROUP_MEMBERS, task.group_id)
+        members = [(r["id"], _json(r["roles"]) or []) for r in rows]
+    return [uid for uid, roles in members if role is None or role in roles]
 
 
 async def _full_name(user_id: int) -> str:
@@ -163,7 +191,7 @@ async def _full_name(user_id: int) -> str:
 
 async def _created(task: TaskFacts, _: dict[str, Any]) -> Audience:
     if task.status == Status.NEW:
-        return Audience("task_new", users=await _group_members(task.group_id, "engineer"))
+        return Audience("task_new", users=await _group_members(task, "engineer"))
     if task.status == Status.ACCEPTED and task.assignee_id:
         return Audience("assigned", users=[task.assignee_id])
     return Audience("created")
@@ -174,7 +202,7 @@ async def _assigned(_: TaskFacts, data: dict[str, Any]) -> Audience:
 
 
 async def _done(task: TaskFacts, _: dict[str, Any]) -> Audience:
-    return Audience("done_check", users=await _group_members(task.group_id, "checker"))
+    return Audience("done_check", users=await _group_members(task, "checker"))
 
 
 async def _returned(task: TaskFacts, _: dict[str, Any]) -> Audience:
@@ -229,7 +257,7 @@ async def _mails_client(task: TaskFacts, data: dict[str, Any]) -> bool:
 
 async def _follow_up(task: TaskFacts, _: dict[str, Any]) -> Audience:
     """R6: a client wrote again after completion; the task's whole group hears of it."""
-    return Audience("follow_up", users=await _group_members(task.group_id))
+    return Audience("follow_up", users=await _group_members(task))
 
 
 _AUDIENCES: dict[str, Callable[[TaskFacts, dict[str, Any]], Awaitable[Audience]]] = {
@@ -285,13 +313,15 @@ async def notify(task_id: int, kind: str, actor_id: int | None, data: dict[str, 
     delivery is kicked after the commit. Returns the new notification ids."""
     if kind not in _AUDIENCES:
         return []  # nobody hears of it (accepted, departed…): no audience, no watchers
-    task = await _task_facts(task_id)
+    task = await _task_facts(task_id, actor_id)
     audience = await _recipients(task, kind, actor_id, data)
     mentioned = [u for u in data.get("mentions") or [] if u != actor_id and u not in audience.users]
     watchers = await _watchers_hearing(task, audience, actor_id)
     if not (audience.users or audience.contacts or watchers or (kind == "comment" and mentioned)):
         return []
-    actor_name = "" if actor_id is None else await _full_name(actor_id)
+    actor_name = task.actor_name
+    if actor_name is None:
+        actor_name = "" if actor_id is None else await _full_name(actor_id)
     context: dict[str, Any] = {
         "task_id": task_id,
         "number": task.number,
