@@ -82,6 +82,16 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _calendar_of(timezone: str, week: Any, days: Any) -> WorkCalendar:
+    """A calendar from _CALENDAR_SQL's columns (JSON as raw SQL returns it)."""
+    week, days = _json(week), _json(days)
+    return WorkCalendar(
+        timezone=timezone,
+        week={int(k): parse_intervals(v) for k, v in (week or {}).items()},
+        days={dt.date.fromisoformat(d): parse_intervals(h or []) for d, h in days or []},
+    )
+
+
 async def load_calendar(calendar_id: int | None) -> WorkCalendar | None:
     if calendar_id is None:
         return None
@@ -89,12 +99,7 @@ async def load_calendar(calendar_id: int | None) -> WorkCalendar | None:
         rows = await db.fetch_rows(_CALENDAR_SQL, calendar_id)
         if not rows:
             return None
-        week, days = _json(rows[0]["week"]), _json(rows[0]["days"])
-        return WorkCalendar(
-            timezone=rows[0]["timezone"],
-            week={int(k): parse_intervals(v) for k, v in (week or {}).items()},
-            days={dt.date.fromisoformat(d): parse_intervals(h or []) for d, h in days or []},
-        )
+        return _calendar_of(rows[0]["timezone"], rows[0]["week"], rows[0]["days"])
     row = await Calendar.select().where(Calendar.id == calendar_id).first().output(load_json=True)
     if row is None:
         return None
@@ -122,6 +127,16 @@ _MATCHING_RULE_SQL = (
     "(SELECT c.category FROM counterparties c WHERE c.id = {})) "
     "ORDER BY r.position, r.id LIMIT 1"
 )
+
+
+# The same, with its calendar (_CALENDAR_SQL's columns) when it has one.
+_MATCHING_RULE_CALENDAR_SQL = f"""
+SELECT r.*, c.timezone AS "calendar.timezone", c.week AS "calendar.week",
+    (SELECT json_agg(json_build_array(d.day, d.hours)) FROM sla_calendar_days d
+        WHERE d.calendar = c.id) AS "calendar.days"
+FROM ({_MATCHING_RULE_SQL}) r
+LEFT JOIN sla_calendars c ON c.id = r.calendar
+"""
 
 
 async def matching_rule(
@@ -161,14 +176,25 @@ async def set_targets(
     task_id: int, template_id: int, priority: str, counterparty_id: int | None, now: dt.datetime
 ) -> None:
     """Reaction and resolution targets at creation (inside the creating transaction)."""
-    rule = await _sourced_rule(counterparty_id, now) or await matching_rule(
-        template_id, priority, counterparty_id
-    )
+    rule = await _sourced_rule(counterparty_id, now)
+    if rule is None and not db.is_sqlite():
+        # The matching rule with its calendar in one statement (issue 21).
+        rows = await db.fetch_rows(
+            _MATCHING_RULE_CALENDAR_SQL, template_id, priority, counterparty_id, counterparty_id
+        )
+        rule = dict(rows[0]) if rows else None
+    elif rule is None:
+        rule = await matching_rule(template_id, priority, counterparty_id)
     if rule is None:
         # No targets; the task was written with status_changed_at = `now` (the creation's
         # time, which TaskCreated carries here), so there is nothing to write.
         return
-    cal = await load_calendar(rule["calendar"])
+    if rule.get("calendar.timezone") is not None:
+        cal: WorkCalendar | None = _calendar_of(
+            rule["calendar.timezone"], rule["calendar.week"], rule["calendar.days"]
+        )
+    else:
+        cal = await load_calendar(rule["calendar"])
     values: dict[Any, Any] = {
         Task.status_changed_at: now,
         Task.sla_rule_id: rule["id"],
