@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -81,6 +82,60 @@ async def test_dashboard_counts_per_group_engineer_day_and_durations(backend):
     assert durations["repair"]["completed"] == 1 and durations["repair"]["accepted"] == 2
     assert durations["repair"]["complete_median_min"] >= 0
     assert durations["field_visit"]["accepted"] == 1
+
+
+async def test_dashboard_days_are_the_companys_and_durations_interpolate(backend):
+    """Per day is the company's day (Europe/Moscow), not UTC's; medians and p90 interpolate
+    (statistics.quantiles, method "inclusive") the same on PostgreSQL, where the database
+    counts, and on SQLite."""
+    office = await backend.user("office")
+    await backend.user("engineer", groups=FIELD)
+    ids = []
+    for title in ("Касса 1", "Касса 2", "Касса 3", "Касса 4"):
+        resp = await backend.create_task(office, template="repair", title=title)
+        assert resp.status_code == 201, resp.text
+        ids.append(resp.json()["id"])
+    moscow = ZoneInfo("Europe/Moscow")
+    today = dt.datetime.now(moscow).date()
+    two_days_ago = dt.datetime.combine(today - dt.timedelta(days=2), dt.time(0), moscow)
+    # 23:30 and 00:30 Moscow time: two company days, one UTC day (20:30 and 21:30 UTC)
+    late_evening = two_days_ago + dt.timedelta(hours=23, minutes=30)
+    after_midnight = two_days_ago + dt.timedelta(hours=24, minutes=30)
+    minutes = dt.timedelta(minutes=1)
+    for task_id, created, accept_after, complete_after in (
+        (ids[0], late_evening, 10, 60),
+        (ids[1], after_midnight, 20, 180),
+        (ids[2], after_midnight, 30, None),
+        (ids[3], after_midnight, 40, None),
+    ):
+        await Task.update(
+            {
+                Task.created_at: created,
+                Task.accepted_at: created + accept_after * minutes,
+                Task.completed_at: None
+                if complete_after is None
+                else created + complete_after * minutes,
+                Task.status: "accepted" if complete_after is None else "completed",
+            }
+        ).where(Task.id == task_id)
+    resp = await backend.http.get("/api/dashboard", headers=office["headers"])
+    assert resp.status_code == 200, resp.text
+    d = resp.json()
+    days = {p["day"]: (p["created"], p["completed"]) for p in d["per_day"]}
+    assert days[str(today - dt.timedelta(days=2))] == (1, 0)
+    # task 1 completed at 00:30 of the next day; task 2 created 00:30, completed 03:30
+    assert days[str(today - dt.timedelta(days=1))] == (3, 2)
+    assert days[str(today)] == (0, 0)
+    [repair] = [x for x in d["durations"] if x["template"] == "repair"]
+    assert repair == {
+        "template": "repair",
+        "accepted": 4,
+        "accept_median_min": 25.0,
+        "accept_p90_min": 37.0,
+        "completed": 2,
+        "complete_median_min": 120.0,
+        "complete_p90_min": 168.0,
+    }
 
 
 async def test_dashboard_period_and_access(backend):
