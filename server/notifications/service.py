@@ -468,7 +468,8 @@ async def _to_users(
     if not rows:
         return []
     now = clock.now()
-    domain = mail_domain(current_settings())
+    mails = any(r.channel == "email" for r in rows)
+    domain = mail_domain(current_settings()) if mails else ""
     if not db.is_sqlite():
         stamp = now.strftime("%Y%m%d%H%M%S%f")  # as message_id_for() writes it
         inserted = await db.fetch_rows(
