@@ -39,7 +39,7 @@ FIELD = ("Выездные инженеры",)
 CEILINGS = {
     "list": 2,
     "get": 2,
-    "create": 32,
+    "create": 18,
     "accept": 4,  # issue 21's target
     "accept_pwa": 5,  # as the PWA sends it: Idempotency-Key and If-Match
     "depart": 6,
