@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 from server import settings as process_settings
@@ -65,14 +64,29 @@ def _is_docs_page(path: str) -> bool:
     return path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml"))
 
 
+_RAW_HEADERS = [(name.lower().encode(), value.encode()) for name, value in HEADERS.items()]
+_CSP = b"content-security-policy"
+
+
+@functools.cache
+def _encoded(policy: str) -> bytes:
+    return policy.encode()
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
-    """A `before_send` hook: runs for every response, including errors and 404s."""
+    """A `before_send` hook: runs for every response, including errors and 404s.
+
+    It works on the message's raw header list (names are lower-case bytes in ASGI): a
+    header the response set itself is kept; the others are appended, with one pass over
+    what is there (MutableScopeHeaders searched the list once per header asked for)."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in HEADERS.items():
-        if name not in headers:
-            headers[name] = value
-    if "Content-Security-Policy" not in headers:
+    headers = list(message.get("headers") or ())
+    present = {bytes(name).lower() for name, _ in headers}
+    for name, value in _RAW_HEADERS:
+        if name not in present:
+            headers.append((name, value))
+    if _CSP not in present:
         docs = _is_docs_page(scope.get("path", ""))
-        headers["Content-Security-Policy"] = DOCS_POLICY if docs else _pwa_policy()
+        headers.append((_CSP, _encoded(DOCS_POLICY if docs else _pwa_policy())))
+    message["headers"] = headers

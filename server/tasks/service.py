@@ -691,6 +691,7 @@ def _task_out(
     now: dt.datetime | None = None,
     memo: dict[tuple[Any, ...], list[str]] | None = None,
 ) -> TaskOut:
+    far = bool(r["checkin_far"])
     requester: Requester | None = None
     if r["requester_contact.id"] is not None:
         requester = Requester("contact", r["requester_contact.id"], r["requester_contact.name"])
@@ -702,7 +703,7 @@ def _task_out(
         template=r["template.code"],
         title=r["title"],
         description=r["description"],
-        status=Status(r["status"]),
+        status=_STATUSES[r["status"]],
         counterparty=Ref(r["counterparty.id"], r["counterparty.name"])
         if r["counterparty.id"] is not None
         else None,
@@ -725,8 +726,8 @@ def _task_out(
         arrived_at=r["arrived_at"],
         done_at=r["done_at"],
         checkin_distance_m=r["checkin_distance_m"],
-        checkin_far=bool(r["checkin_far"]),
-        checkin_warning=checkin_warning(bool(r["checkin_far"]), r["checkin_distance_m"]),
+        checkin_far=far,
+        checkin_warning=checkin_warning(far, r["checkin_distance_m"]) if far else None,
         postponed_until=r["postponed_until"],
         call_back=bool(r["call_back"]),
         parent_task_id=r["parent_task"],
@@ -744,10 +745,16 @@ def _task_out(
     )
 
 
+# Status by its stored value: a dict lookup, where Status(value) goes through Enum.__call__
+# (a list page shapes 50 rows).
+_STATUSES: dict[str, Status] = {s.value: s for s in Status}
+
+
 def _actions(
     actor: Actor, r: Mapping[str, Any], memo: dict[tuple[Any, ...], list[str]]
 ) -> list[str]:
-    """actions_for a row; a list page asks it per row, and rows repeat the same few answers."""
+    """actions_for a row; a list page asks it per row, and rows repeat the same few answers
+    (the rows of one answer share the list: nothing changes an answer's actions)."""
     assignee_id, group_id = r["assignee.id"], r["group.id"]
     key = (
         r["status"],
@@ -766,7 +773,7 @@ def _actions(
             assignee_id=assignee_id,
             group_id=group_id,
         )
-    return list(found)
+    return found
 
 
 # Who sees every task: those who dispatch, check or administer the company's work.
