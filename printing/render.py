@@ -26,7 +26,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-
 from printing.documents import Language, TaskDocument
 from printing.labels import LABELS
 from printing.paths import PACKAGE_ROOT
@@ -81,6 +80,7 @@ def __getattr__(name: str) -> Any:
 
 
 # --- HTML -----------------------------------------------------------------------------------
+
 
 @functools.cache
 def _env() -> jinja2.Environment:
