@@ -94,6 +94,7 @@ export async function renderQueue(main, { isCurrent }) {
           taskList(queued, { empty: t('queue.group_empty'), pendingIds, here })),
       );
     }
+    if (!isCurrent()) return; // the outbox was read meanwhile: another screen may be up now
     replace(main, pageTitle(t('queue.title'), refreshButton(draw)), ...body);
   };
   await draw();
@@ -116,6 +117,7 @@ export async function renderCheck(main, { isCurrent }) {
       const { tasks, pendingIds } = await withPending(page.items);
       body.push(offlineNote(cachedAt), h('p', { class: 'muted' }, t('check.lead')), taskList(tasks, { empty: t('check.empty'), pendingIds }));
     }
+    if (!isCurrent()) return;
     replace(main, pageTitle(t('check.title'), refreshButton(draw)), ...body);
   };
   await draw();

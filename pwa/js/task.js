@@ -475,6 +475,10 @@ export async function renderTask(main, { id, isCurrent }) {
   async function draw() {
     if (!isCurrent()) return;
     const focused = document.activeElement?.id;
+    // A redraw (the outbox sent something, a refresh) keeps the page where the reader had
+    // it: replacing the card shrinks the page for a moment, which scrolled it to the top
+    // under the engineer's finger (signing, say).
+    const scrolled = window.scrollY;
     if (!state.task) {
       replace(main, pageTitle(t('task.title_unknown', { id })), errorBox(state.loadError || { detail: t('common.failed') }, { title: t('common.failed') }));
       return;
@@ -522,7 +526,8 @@ export async function renderTask(main, { id, isCurrent }) {
             articles,
             historySection()))),
     );
-    if (focused && focused !== 'page-title') document.getElementById(focused)?.focus();
+    if (focused && focused !== 'page-title') document.getElementById(focused)?.focus({ preventScroll: true });
+    if (window.scrollY !== scrolled) window.scrollTo(0, scrolled);
   }
 
   async function refresh() {

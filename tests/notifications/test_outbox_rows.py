@@ -59,10 +59,18 @@ async def test_a_create_writes_one_row_per_recipient_and_channel(backend: Backen
     ]
     created = rows[0]["created_at"]
     for r in rows:
-        assert (r["kind"], r["status"], r["attempts"], r["error"]) == ("task_new", "pending", 0, "")
+        # Delivery starts right after the commit (the server's own jobs): a row is either as
+        # the create wrote it or already taken by a sender; what the create wrote is kept.
+        if r["status"] == "pending" and r["attempts"] == 0 and r["claimed_at"] is None:
+            assert (r["error"], r["sent_at"]) == ("", None)
+            assert r["next_attempt_at"] == created
+        else:
+            assert r["status"] in ("sending", "sent", "failed", "pending"), r["status"]
+            assert r["attempts"] > 0 or r["claimed_at"] is not None
+        assert r["kind"] == "task_new"
         assert (r["contact"], r["in_reply_to"], r["thread_references"]) == (None, None, "")
-        assert (r["claimed_at"], r["sent_at"], r["language"]) == (None, None, "ru")
-        assert r["created_at"] == r["next_attempt_at"] == created
+        assert r["language"] == "ru"
+        assert r["created_at"] == created
         assert r["context"]["task_id"] == task["id"]
         assert r["context"]["number"] == task["number"]
         assert r["context"]["actor"] == office["full_name"]

@@ -112,6 +112,10 @@ class App:
         await self.page.get_by_label("Пароль").fill("secret-pass")
         await self.page.locator("#login-form button[type=submit]").click()
         await expect(self.page.locator("#nav")).to_be_visible()
+        # The navigation shows before the login has finished: it then takes the user to
+        # their home screen, which would replace a screen a test opened meanwhile.
+        await self.page.wait_for_function("() => !location.hash.startsWith('#/login')")
+        await expect(self.page.locator("#login-form")).to_have_count(0)
 
     async def shot(self, name: str) -> None:
         await self.page.evaluate("window.scrollTo(0, 0)")
