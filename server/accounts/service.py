@@ -153,6 +153,33 @@ async def _memberships(user_ids: list[int]) -> dict[int, list[int]]:
     return {u: sorted(g) for u, g in result.items()}
 
 
+# Hot reads other domains make on every create (feed, notifications: issue 21), as
+# written SQL; roles come back as JSON text on both engines.
+_GROUP_MEMBERS = (
+    'SELECT u.id, u.roles, u.active FROM group_memberships m JOIN users u ON u.id = m."user" '
+    'WHERE m."group" = {} ORDER BY m.id'
+)
+_FULL_NAME = "SELECT full_name FROM users WHERE id = {}"
+
+
+def roles_of(value: Any) -> list[str]:
+    """A users.roles value as raw SQL returns it (JSON text, or already decoded)."""
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return list(value or [])
+
+
+async def group_members(group_id: int) -> list[tuple[int, list[str], bool]]:
+    """(user id, roles, active) of a group's members, in the order they joined."""
+    rows = await db.fetch_rows(_GROUP_MEMBERS, group_id)
+    return [(int(r["id"]), roles_of(r["roles"]), bool(r["active"])) for r in rows]
+
+
+async def full_name(user_id: int) -> str:
+    rows = await db.fetch_rows(_FULL_NAME, user_id)
+    return str(rows[0]["full_name"]) if rows else ""
+
+
 async def get_user(user_id: int) -> UserOut:
     row = await User.select(*_USER_COLUMNS).where(User.id == user_id).first().output(load_json=True)
     if row is None:

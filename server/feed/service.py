@@ -8,13 +8,13 @@ Nobody is told of what they did themselves."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import msgspec
 from piccolo.utils.encoding import dump_json
 
 from server import db
+from server.accounts import service as accounts
 from server.feed.tables import FeedItem
 from server.lib import clock
 from server.lib.errors import InvalidInput
@@ -64,33 +64,17 @@ async def _task(task_id: int) -> dict[str, Any]:
     return row
 
 
-# Read on every create and release (issue 21): written SQL, not Piccolo's query building.
-_GROUP_MEMBERS = (
-    'SELECT u.id, u.roles, u.active FROM group_memberships m JOIN users u ON u.id = m."user" '
-    'WHERE m."group" = {} ORDER BY m.id'
-)
-_FULL_NAME = "SELECT full_name FROM users WHERE id = {}"
-
-
 async def group_engineers(group_id: int | None) -> list[int]:
     if group_id is None:
         return []
-    rows = await db.fetch_rows(_GROUP_MEMBERS, group_id)
-    return [r["id"] for r in rows if r["active"] and "engineer" in _roles(r["roles"])]
-
-
-def _roles(value: Any) -> list[str]:
-    """A users.roles value as raw SQL returns it (JSON text on both engines)."""
-    if isinstance(value, str | bytes):
-        value = json.loads(value)
-    return list(value or [])
+    members = await accounts.group_members(group_id)
+    return [uid for uid, roles, active in members if active and "engineer" in roles]
 
 
 async def _name(user_id: int | None) -> str:
     if user_id is None:
         return ""
-    rows = await db.fetch_rows(_FULL_NAME, user_id)
-    return str(rows[0]["full_name"]) if rows else ""
+    return await accounts.full_name(user_id)
 
 
 async def add(

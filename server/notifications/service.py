@@ -24,6 +24,7 @@ from piccolo.columns.combination import Or
 from piccolo.utils.encoding import dump_json
 
 from server import db
+from server.accounts import service as accounts
 from server.accounts.tables import User
 from server.clients.tables import Contact
 from server.lib import clock
@@ -134,11 +135,6 @@ _TASK_FACTS_PG = _TASK_FACTS.replace(
 FROM tasks t""",
     1,
 )
-_GROUP_MEMBERS = (
-    'SELECT u.id, u.roles FROM group_memberships m JOIN users u ON u.id = m."user" '
-    'WHERE m."group" = {} ORDER BY m.id'
-)
-_FULL_NAME = "SELECT full_name FROM users WHERE id = {}"
 
 
 def _json(value: Any) -> Any:
@@ -179,14 +175,12 @@ async def _group_members(task: TaskFacts, role: str | None = None) -> list[int]:
         return []
     members = task.members
     if members is None:
-        rows = await db.fetch_rows(_GROUP_MEMBERS, task.group_id)
-        members = [(r["id"], _json(r["roles"]) or []) for r in rows]
+        members = [(uid, roles) for uid, roles, _ in await accounts.group_members(task.group_id)]
     return [uid for uid, roles in members if role is None or role in roles]
 
 
 async def _full_name(user_id: int) -> str:
-    rows = await db.fetch_rows(_FULL_NAME, user_id)
-    return str(rows[0]["full_name"]) if rows else ""
+    return await accounts.full_name(user_id)
 
 
 async def _created(task: TaskFacts, _: dict[str, Any]) -> Audience:
