@@ -34,7 +34,7 @@ from server.kb.controller import KnowledgeBaseController, TaskArticlesController
 from server.lib import background, openapi_contract, passwords, ratelimit
 from server.lib.boundary import boundary_middleware, json_body_middleware
 from server.lib.errors import EXCEPTION_HANDLERS, internal_error_handler
-from server.lib.guards import PUBLIC, PUBLIC_PATHS
+from server.lib.guards import PUBLIC, PUBLIC_PATHS, run_role_guards_in_place
 from server.lib.logs import configure_logging, get_logger
 from server.lib.request_log import request_log_middleware
 from server.lib.security_headers import add_security_headers
@@ -237,6 +237,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     _tighten_schema_when_built(app)
+    run_role_guards_in_place(app.routes)
     return app
 
 

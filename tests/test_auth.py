@@ -71,3 +71,55 @@ async def test_malformed_login_body_is_4xx_not_500(backend):
         "/api/auth/login", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert 400 <= resp.status_code < 500
+
+
+_GUARDED_HANDLERS = """
+import json
+from server.app import create_app
+app = create_app()
+handlers = [h for route in app.routes for h in getattr(route, "route_handlers", ())]
+# Litestar's own OPTIONS answers keep its way (they have no __dict__; rarely asked)
+guarded = [h for h in handlers if h.resolve_guards() and h.http_methods != {"OPTIONS"}]
+print(json.dumps({
+    "guarded": len(guarded),
+    "copying": [str(h) for h in guarded if "authorize_connection" not in vars(h)],
+}))
+"""
+
+
+def test_every_guarded_handler_runs_its_guards_in_place(tmp_path):
+    """Litestar calls each guard with a copy of the handler; Naryad's role guards run on the
+    handler itself (issue 21). A guard that is not a role guard would keep Litestar's way:
+    this lists any such handler."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NARYAD_DATABASE_URL": f"sqlite:///{tmp_path}/g.db"}
+    env.pop("NARYAD_REDIS_URL", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _GUARDED_HANDLERS], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["guarded"] > 50
+    assert result["copying"] == []
+
+
+async def test_two_guards_in_place_refuse_as_before(backend):
+    """A task action has the controller's guard (anyone signed in) and its own (employees):
+    both still run, in order, and refuse with the same answers."""
+    office = await backend.user("office")
+    client_cp = await backend.counterparty("Ромашка")
+    created = await backend.create_task(office, template="field_visit", title="Ромашка: касса")
+    assert created.status_code == 201, created.text
+    task = created.json()
+    client = await backend.user("client", counterparty_id=client_cp["id"])
+    resp = await backend.http.post(f"/api/tasks/{task['id']}/accept", headers=client["headers"])
+    assert resp.status_code == 403
+    assert "admin, office, engineer, checker" in resp.json()["detail"]
+    assert "you have: client" in resp.json()["detail"]
+    unknown = {"Authorization": "Bearer no-such-token"}
+    resp = await backend.http.post(f"/api/tasks/{task['id']}/accept", headers=unknown)
+    assert resp.status_code == 401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -34,7 +34,38 @@ def roles_allowed(*roles: str) -> Guard:
                 f"{', '.join(sorted(actor.roles)) or 'none'}"
             )
 
+    guard.roles = roles  # type: ignore[attr-defined]  # marks a role guard (below)
     return guard
+
+
+def run_role_guards_in_place(routes: Iterable[Any]) -> int:
+    """Litestar calls every guard with a fresh `copy()` of the route handler, so that a
+    guard may change it: ~15 µs a guard a request (a handler has ~60 attributes), and a
+    task action has two guards (the controller's and its own). Role guards only read the
+    connection's user; on a handler whose guards are all role guards they are called with
+    the handler itself, in the same order, with the same answers (issue 21). Returns how
+    many handlers run so."""
+    changed = 0
+    for route in routes:
+        for handler in getattr(route, "route_handlers", ()):
+            guards = tuple(handler.resolve_guards())
+            if not guards or not all(hasattr(g, "roles") for g in guards):
+                continue
+
+            async def authorize(
+                connection: ASGIConnection[Any, Any, Any, Any],
+                _guards: tuple[Guard, ...] = guards,
+                _handler: BaseRouteHandler = handler,
+            ) -> None:
+                for guard in _guards:
+                    await guard(connection, _handler)
+
+            try:
+                handler.authorize_connection = authorize
+            except AttributeError:
+                continue  # Litestar's own OPTIONS handlers have no __dict__: left as they are
+            changed += 1
+    return changed
 
 
 ADMIN = roles_allowed("admin")
