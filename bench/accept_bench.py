@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from bench import seed_tasks  # noqa: E402
 from bench.harness import (  # noqa: E402
     Wrk,
+    cpu_seconds,
     create_database,
     drop_database,
     free_port,
@@ -58,6 +59,7 @@ from bench.harness import (  # noqa: E402
     login,
     migrate,
     naryad_server,
+    postgres_cpu_seconds,
     server,
     wrk,
 )
@@ -128,9 +130,11 @@ async def accept_run(
     prefix: str,
     args: argparse.Namespace,
     seconds: float,
+    pid: int,
     headers: dict[str, str] | None = None,
 ) -> Wrk:
     first, count = await add_new_tasks(conn, args.pool)
+    cpu0, db0 = cpu_seconds(pid), postgres_cpu_seconds()
     result = wrk(
         url,
         script="accept_range.lua",
@@ -139,6 +143,9 @@ async def accept_run(
         headers=headers,
         args=[str(first), str(count), prefix],
     )
+    if result.requests:
+        result.server_cpu_ms = (cpu_seconds(pid) - cpu0) * 1000 / result.requests
+        result.db_cpu_ms = (postgres_cpu_seconds() - db0) * 1000 / result.requests
     if result.requests > count:
         raise SystemExit(f"{name}: {result.requests} requests for {count} tasks; raise --pool")
     if result.errors:
@@ -157,7 +164,8 @@ async def accept_run(
 def _line(label: str, w: Wrk) -> str:
     return (
         f"  {label:<16} {w.rps:8.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:6.2f} ms"
-        f"  ({w.requests} requests)"
+        f"  ({w.requests} requests)  CPU per accept: server {w.server_cpu_ms:.2f} ms,"
+        f" PostgreSQL {w.db_cpu_ms:.2f} ms"
     )
 
 
@@ -278,9 +286,10 @@ async def run(conn: asyncpg.Connection, dsn: str, args: argparse.Namespace) -> i
     floor = f"http://127.0.0.1:{floor_port}"
     ok = True
     with (
-        naryad_server(ROOT, dsn, naryad_port),
-        floor_accept_server(dsn, floor_port, acceptor["id"]),
+        naryad_server(ROOT, dsn, naryad_port) as naryad_proc,
+        floor_accept_server(dsn, floor_port, acceptor["id"]) as floor_proc,
     ):
+        pids = {"floor": floor_proc.pid, "naryad": naryad_proc.pid}
         token = await login(naryad, acceptor["login"], seed_tasks.PASSWORD)
         auth = {"Authorization": f"Bearer {token}"}
         log(
@@ -289,15 +298,26 @@ async def run(conn: asyncpg.Connection, dsn: str, args: argparse.Namespace) -> i
             "wrk on CPU 1 =="
         )
         log(f"  load average before: {loadavg()}")
-        await accept_run(conn, "floor", f"{floor}/", "/bare/", args, args.warmup)
-        await accept_run(conn, "naryad", f"{naryad}/", "/api/tasks/", args, args.warmup, auth)
+        await accept_run(conn, "floor", f"{floor}/", "/bare/", args, args.warmup, pids["floor"])
+        await accept_run(
+            conn, "naryad", f"{naryad}/", "/api/tasks/", args, args.warmup, pids["naryad"], auth
+        )
         runs: dict[str, list[Wrk]] = {"floor": [], "naryad": []}
         for r in range(1, args.rounds + 1):
-            w = await accept_run(conn, "floor", f"{floor}/", "/bare/", args, args.seconds)
+            w = await accept_run(
+                conn, "floor", f"{floor}/", "/bare/", args, args.seconds, pids["floor"]
+            )
             runs["floor"].append(w)
             log(_line(f"round {r} floor", w))
             w = await accept_run(
-                conn, "naryad", f"{naryad}/", "/api/tasks/", args, args.seconds, auth
+                conn,
+                "naryad",
+                f"{naryad}/",
+                "/api/tasks/",
+                args,
+                args.seconds,
+                pids["naryad"],
+                auth,
             )
             runs["naryad"].append(w)
             log(_line(f"round {r} naryad", w))

@@ -1,7 +1,10 @@
 """The floor for accept (bench/accept_bench.py): a bare Litestar endpoint on an asyncpg pool
 that runs the one conditional UPDATE an accept needs at the least — the row changes only if
 the task is still new, so of concurrent callers exactly one wins — and answers with the id
-and new version. No authentication, no history event, no rules, no shaping.
+and new version. No authentication, no history event, no rules, no shaping, and no reset
+of the connection on its way back to the pool (asyncpg's default sends
+`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` after every request, a round
+trip that the best bare code for the job would not make; Naryad skips it too, server/db.py).
 
     BENCH_DSN=postgresql://… BENCH_ASSIGNEE=<user id> \
         uvicorn bench.accept_floor_app:create_app --factory
@@ -32,9 +35,14 @@ def create_app() -> Litestar:
     pool_max = int(os.environ.get("NARYAD_DB_POOL_MAX", "10"))
     pools: dict[str, Any] = {}
 
+    async def no_reset(_connection: asyncpg.Connection) -> None:
+        """Nothing to reset: the floor keeps no session state."""
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        pools["pool"] = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_max)
+        pools["pool"] = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_max, reset=no_reset
+        )
         try:
             yield
         finally:

@@ -98,7 +98,7 @@ def migrate(root: Path, dsn: str) -> None:
 @contextlib.contextmanager
 def server(
     name: str, argv: list[str], env: dict[str, str], cwd: Path, probe: str
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """A server process pinned to CPU 0, up until the probe answers; stopped on exit."""
     (ROOT / "test-output").mkdir(exist_ok=True)
     out = open(ROOT / "test-output" / f"listbench-{name}.log", "ab")  # noqa: SIM115
@@ -117,7 +117,7 @@ def server(
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -128,7 +128,9 @@ def server(
         out.close()
 
 
-def naryad_server(root: Path, dsn: str, port: int) -> contextlib.AbstractContextManager[None]:
+def naryad_server(
+    root: Path, dsn: str, port: int
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     return server(
         "naryad",
         naryad_cmd("serve", "--port", str(port)),
@@ -138,7 +140,7 @@ def naryad_server(root: Path, dsn: str, port: int) -> contextlib.AbstractContext
     )
 
 
-def floor_server(dsn: str, port: int) -> contextlib.AbstractContextManager[None]:
+def floor_server(dsn: str, port: int) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     return server(
         "floor",
         [
@@ -167,6 +169,8 @@ class Wrk:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx answers, timeouts, socket errors
+    server_cpu_ms: float = 0.0  # CPU of the server process per answer, where measured
+    db_cpu_ms: float = 0.0  # CPU of PostgreSQL per answer, where measured
 
     @staticmethod
     def median(runs: list[Wrk]) -> Wrk:
@@ -182,6 +186,8 @@ class Wrk:
             mid([r.p50_ms for r in runs]),
             mid([r.p99_ms for r in runs]),
             sum(r.errors for r in runs),
+            mid([r.server_cpu_ms for r in runs]),
+            mid([r.db_cpu_ms for r in runs]),
         )
 
 
@@ -227,3 +233,31 @@ async def login(base: str, login_name: str, password: str) -> str:
         resp = await c.post("/api/auth/login", json={"login": login_name, "password": password})
         resp.raise_for_status()
         return str(resp.json()["token"])
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process and its threads (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (backends, WAL writer, ...):
+    the database's share of a run is the difference of two readings."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm.startswith("postgres"):
+            total += cpu_seconds(int(entry.name))
+    return total

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/list_bench.py [--sizes 10000,100000,1000000] [--rounds 3]
         [--seconds 10] [--warmup 2] [--connections 10] [--lists mine,status,group,counterparty,q]
-        [--root DIR] [--keep-db]
+        [--root DIR] [--keep-db] [--db NAME]
 
 It makes a PostgreSQL database of its own next to NARYAD_TEST_DATABASE_URL, migrates it with
 the `naryad` command of the tree at --root (default: this one; `git archive` an older commit
@@ -29,6 +29,10 @@ Naryad's p99 grows from 100k to 1M tasks (target <= 1.2).
 
 The floor's indexes (baseline_app.FLOOR_INDEXES) that the migrated schema lacks are made
 here, and named in the output: both servers then run on the same indexes.
+
+Growing a million tasks takes minutes: `--keep-db` leaves the database, and `--db NAME`
+measures one left before (migrated with this tree, grown further if a size asks for more
+tasks than it holds; the sizes it already exceeds are skipped).
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ sys.path.insert(0, str(ROOT))
 from bench import seed_tasks  # noqa: E402
 from bench.baseline_app import FLOOR_INDEXES  # noqa: E402
 from bench.harness import (  # noqa: E402
+    PG,
     Wrk,
+    cpu_seconds,
     create_database,
     drop_database,
     floor_server,
@@ -61,6 +67,8 @@ from bench.harness import (  # noqa: E402
     login,
     migrate,
     naryad_server,
+    postgres_cpu_seconds,
+    with_database,
     wrk,
 )
 
@@ -140,6 +148,22 @@ class Setup:
         finally:
             await conn.close()
 
+    async def reuse(self) -> int:
+        """A database a run left: migrate it, log in again; how many tasks it holds."""
+        migrate(self.root, self.dsn)
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            port = free_port()
+            with naryad_server(self.root, self.dsn, port):
+                base = f"http://127.0.0.1:{port}"
+                for who in ("office", *(f"eng{i}" for i in range(seed_tasks.ENGINEERS))):
+                    self.tokens[who] = await login(base, who, seed_tasks.PASSWORD)
+            self.people = await seed_tasks.people(conn)
+            await add_indexes(conn)
+            return int(await conn.fetchval("SELECT count(*) FROM tasks"))
+        finally:
+            await conn.close()
+
     async def grow(self, n_before: int, n_after: int) -> None:
         conn = await asyncpg.connect(self.dsn)
         try:
@@ -205,7 +229,10 @@ async def fetch_pages(base: str, paths: dict[str, tuple[str, dict[str, str]]]) -
 
 
 def fmt(w: Wrk) -> str:
-    return f"{w.rps:8.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:6.2f} ms"
+    return (
+        f"{w.rps:8.0f} req/s  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:6.2f} ms"
+        f"  CPU/page: server {w.server_cpu_ms:.2f} ms, PostgreSQL {w.db_cpu_ms:.2f} ms"
+    )
 
 
 Measured = tuple[dict[str, dict[str, Wrk]], dict[str, dict[str, float]]]
@@ -232,9 +259,10 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> Mea
         "naryad": {n: (wanted[n][0], auth[wanted[n][1]]) for n in lists},
     }
     with (
-        floor_server(setup.dsn, ports["floor"]),
-        naryad_server(setup.root, setup.dsn, ports["naryad"]),
+        floor_server(setup.dsn, ports["floor"]) as floor_proc,
+        naryad_server(setup.root, setup.dsn, ports["naryad"]) as naryad_proc,
     ):
+        pids = {"floor": floor_proc.pid, "naryad": naryad_proc.pid}
         pages = {side: await fetch_pages(bases[side], paths[side]) for side in bases}
         for name in lists:
             note = compare(name, pages["naryad"][name], pages["floor"][name])
@@ -253,7 +281,11 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> Mea
                 for side in order:
                     path, headers = paths[side][name]
                     url, conns = bases[side] + path, args.connections
+                    cpu0, db0 = cpu_seconds(pids[side]), postgres_cpu_seconds()
                     w = wrk(url, seconds=args.seconds, connections=conns, headers=headers)
+                    if w.requests:
+                        w.server_cpu_ms = (cpu_seconds(pids[side]) - cpu0) * 1000 / w.requests
+                        w.db_cpu_ms = (postgres_cpu_seconds() - db0) * 1000 / w.requests
                     if w.errors:
                         raise SystemExit(f"{side} {name}: {w.errors} errors in {w.requests}")
                     runs[name][side].append(w)
@@ -264,15 +296,19 @@ async def measure_size(setup: Setup, size: int, args: argparse.Namespace) -> Mea
     result = {n: {side: Wrk.median(runs[n][side]) for side in ("floor", "naryad")} for n in lists}
     log(f"-- {size} tasks, medians of {args.rounds} rounds (load average {loadavg()}) --")
     log(
-        f"  {'list':12} {'side':6} {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}   "
-        "naryad/floor: median of the pairs (each pair)"
+        f"  {'list':12} {'side':6} {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  "
+        f"{'CPU/page ms: server':>19} {'PG':>5}   naryad/floor: median of the pairs (each pair)"
     )
     for name, sides in result.items():
         f, n = sides["floor"], sides["naryad"]
         rps, p99 = ratios[name]["rps"], ratios[name]["p99"]
-        log(f"  {name:12} floor  {f.rps:8.0f}  {f.p50_ms:7.2f}  {f.p99_ms:7.2f}")
         log(
-            f"  {'':12} naryad {n.rps:8.0f}  {n.p50_ms:7.2f}  {n.p99_ms:7.2f}   "
+            f"  {name:12} floor  {f.rps:8.0f}  {f.p50_ms:7.2f}  {f.p99_ms:7.2f}  "
+            f"{f.server_cpu_ms:19.2f} {f.db_cpu_ms:5.2f}"
+        )
+        log(
+            f"  {'':12} naryad {n.rps:8.0f}  {n.p50_ms:7.2f}  {n.p99_ms:7.2f}  "
+            f"{n.server_cpu_ms:19.2f} {n.db_cpu_ms:5.2f}   "
             f"req/s {statistics.median(rps):.2f} ({', '.join(f'{x:.2f}' for x in rps)}), "
             f"p99 {statistics.median(p99):.2f}x ({', '.join(f'{x:.2f}' for x in p99)})"
         )
@@ -292,27 +328,38 @@ async def main() -> None:
     parser.add_argument("--lists", default=",".join(LISTS))
     parser.add_argument("--root", type=Path, default=ROOT, help="the Naryad tree to measure")
     parser.add_argument("--keep-db", action="store_true", help="leave the database for a look")
+    parser.add_argument("--db", help="measure a database a --keep-db run left (its name)")
     args = parser.parse_args()
     args.lists = [x for x in args.lists.split(",") if x]
     sizes = sorted(int(s) for s in args.sizes.split(","))
     root = args.root.resolve()
 
-    name, dsn = await create_database("naryad_listbench")
+    if args.db:
+        name, dsn = args.db, with_database(PG, args.db)
+        args.keep_db = True
+    else:
+        name, dsn = await create_database("naryad_listbench")
     try:
         log(f"==> {name}; naryad from {root}; load average {loadavg()}")
         setup = Setup(root, dsn)
-        made = await setup.prepare()
-        log(
-            "==> indexes the floor reads that the migrations lack, made here: "
-            + (", ".join(made) if made else "none")
-        )
+        n = 0
+        if args.db:
+            n = await setup.reuse()
+            log(f"==> reusing it: {n} tasks")
+            sizes = [s for s in sizes if s >= n] or [n]
+        else:
+            made = await setup.prepare()
+            log(
+                "==> indexes the floor reads that the migrations lack, made here: "
+                + (", ".join(made) if made else "none")
+            )
         results: dict[int, dict[str, dict[str, Wrk]]] = {}
         pair_ratios: dict[int, dict[str, dict[str, float]]] = {}
-        n = 0
         for size in sizes:
-            log(f"==> growing to {size} tasks")
-            await setup.grow(n, size)
-            n = size
+            if size > n:
+                log(f"==> growing to {size} tasks")
+                await setup.grow(n, size)
+                n = size
             results[size], pair_ratios[size] = await measure_size(setup, size, args)
         log(
             "\n== summary: naryad / floor, medians of the pairs (req/s ratio, target >= 0.75;"
