@@ -27,10 +27,11 @@ async def task_transitioned(event: TaskTransitioned) -> None:
 
 @subscribe(CommentAdded)
 async def comment_added(event: CommentAdded) -> None:
-    if event.author_contact_id is not None:
-        # R6: a client's reply from outside tells the employee who last wrote to them.
+    if event.author_contact_id is not None or event.by_client:
+        # R6: a client's reply (by e-mail, or as a client user in the portal or the client
+        # bot) tells the employee who last wrote to them (the event names them).
         data = {"comment_id": event.comment_id, "notify": event.notify}
-        await notify(event.task_id, "client_reply", None, data)
+        await notify(event.task_id, "client_reply", event.author_user_id, data)
         return
     data = {
         "comment_id": event.comment_id,

@@ -931,6 +931,25 @@ async def _write_comment(
     return int(comment.id)
 
 
+async def _employee_answering_client(task_id: int) -> int | None:
+    """R6: who hears of a client's reply: the employee who last wrote to the client (a
+    public comment; a client user's own comments do not count), else the assignee."""
+    rows = (
+        await Comment.select(Comment.author_user, Comment.author_user.roles.as_alias("roles"))
+        .where(
+            (Comment.task == task_id) & Comment.public.eq(True) & Comment.author_user.is_not_null()
+        )
+        .order_by(Comment.id, ascending=False)
+        .limit(50)
+        .output(load_json=True)
+    )
+    for row in rows:
+        if not set(row["roles"] or []) <= {Role.CLIENT}:
+            return int(row["author_user"])
+    assignee = await Task.select(Task.assignee).where(Task.id == task_id).first()
+    return (assignee or {}).get("assignee")
+
+
 async def add_comment(
     actor: Actor, task_id: int, body: str, public: bool, *, channel: str = "ui"
 ) -> CommentOut:
@@ -951,6 +970,12 @@ async def add_comment(
     mention_ids = sorted(r["id"] for r in mentioned if "client" not in (r["roles"] or []))
     now = clock.now()
     async with db.transaction():
+        notify: list[int] = []
+        if actor.is_client_only:
+            # R6, as for a reply by e-mail: a client user's words (the portal, the client
+            # bot) reach the employee who last wrote to them, or the assignee.
+            employee = await _employee_answering_client(task_id)
+            notify = [employee] if employee else []
         comment_id = await _write_comment(actor, task_id, body, public, channel, mention_ids, now)
         await events.emit(
             CommentAdded(
@@ -962,6 +987,7 @@ async def add_comment(
                 author_user_id=actor.id,
                 by_client=actor.is_client_only,
                 mentions=mention_ids,
+                notify=notify,
             )
         )
     # What list_comments would read back: the comment as written, its author the caller.
@@ -1008,20 +1034,9 @@ async def add_contact_comment(
             internal=False,
             at=now,
         )
-        last = (
-            await Comment.select(Comment.author_user)
-            .where(
-                (Comment.task == task_id)
-                & Comment.public.eq(True)
-                & Comment.author_user.is_not_null()
-            )
-            .order_by(Comment.id, ascending=False)
-            .first()
-        )
-        assignee = await Task.select(Task.assignee).where(Task.id == task_id).first()
-        employee = (last or {}).get("author_user") or (assignee or {}).get("assignee")
         # R6: the employee who last wrote to the client hears of the reply; the client is
         # never sent their own words back.
+        employee = await _employee_answering_client(task_id)
         await events.emit(
             CommentAdded(
                 task_id=task_id,
