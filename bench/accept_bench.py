@@ -14,10 +14,13 @@ bench/lua/accept_range.lua: every request accepts a different task, each once):
                                         version = version + 1, … WHERE id = $1 AND
                                         status = 'new' RETURNING id, version`; no auth,
                                         no history event, no rules, tiny answer
+  same job POST /job/{id}/accept        the same file: what Naryad's accept does (the group
+                                        check, the history event, the whole task back as
+                                        Naryad's own struct), bare, in one statement
   naryad  POST /api/tasks/{id}/accept   `naryad serve` (one process, jobs queued to Redis),
                                         a field engineer's bearer token; the full answer
 
-rounds interleaved (floor, naryad, floor, naryad, …) after one warm-up run each. A run
+rounds interleaved (floor, same job, naryad, floor, …) after one warm-up run each. A run
 whose requests outnumber its tasks, or that gets any non-2xx answer, stops the benchmark.
 It prints each run, the medians, the naryad/floor ratios of p50, p99 and req/s (target:
 p99 <= 1.3x the floor), and the load average before and after.
@@ -298,39 +301,43 @@ async def run(conn: asyncpg.Connection, dsn: str, args: argparse.Namespace) -> i
             "wrk on CPU 1 =="
         )
         log(f"  load average before: {loadavg()}")
-        await accept_run(conn, "floor", f"{floor}/", "/bare/", args, args.warmup, pids["floor"])
-        await accept_run(
-            conn, "naryad", f"{naryad}/", "/api/tasks/", args, args.warmup, pids["naryad"], auth
-        )
-        runs: dict[str, list[Wrk]] = {"floor": [], "naryad": []}
+        sides = {
+            "floor": (floor, "/bare/", None),
+            "same job": (floor, "/job/", None),
+            "naryad": (naryad, "/api/tasks/", auth),
+        }
+        pid_of = {"floor": pids["floor"], "same job": pids["floor"], "naryad": pids["naryad"]}
+        for side, (base, prefix, headers) in sides.items():
+            await accept_run(
+                conn, side, f"{base}/", prefix, args, args.warmup, pid_of[side], headers
+            )
+        runs: dict[str, list[Wrk]] = {side: [] for side in sides}
         for r in range(1, args.rounds + 1):
-            w = await accept_run(
-                conn, "floor", f"{floor}/", "/bare/", args, args.seconds, pids["floor"]
-            )
-            runs["floor"].append(w)
-            log(_line(f"round {r} floor", w))
-            w = await accept_run(
-                conn,
-                "naryad",
-                f"{naryad}/",
-                "/api/tasks/",
-                args,
-                args.seconds,
-                pids["naryad"],
-                auth,
-            )
-            runs["naryad"].append(w)
-            log(_line(f"round {r} naryad", w))
+            for side, (base, prefix, headers) in sides.items():
+                w = await accept_run(
+                    conn, side, f"{base}/", prefix, args, args.seconds, pid_of[side], headers
+                )
+                runs[side].append(w)
+                log(_line(f"round {r} {side}", w))
         log(f"  load average after: {loadavg()}")
-        f, n = Wrk.median(runs["floor"]), Wrk.median(runs["naryad"])
+        med = {side: Wrk.median(ws) for side, ws in runs.items()}
         log("  medians over the rounds:")
-        log(_line("floor", f))
-        log(_line("naryad", n))
+        for side, w in med.items():
+            log(_line(side, w))
+        f, n, j = med["floor"], med["naryad"], med["same job"]
         ratio = n.p99_ms / f.p99_ms
         log(
             f"  naryad / floor: p50 {n.p50_ms / f.p50_ms:.2f}x, p99 {ratio:.2f}x "
             f"(target <= {TARGET_P99}x: {'met' if ratio <= TARGET_P99 else 'NOT met'}), "
             f"req/s {n.rps / f.rps:.2f}x"
+        )
+        log(
+            f"  same job / floor: p50 {j.p50_ms / f.p50_ms:.2f}x, p99 {j.p99_ms / f.p99_ms:.2f}x,"
+            f" req/s {j.rps / f.rps:.2f}x"
+        )
+        log(
+            f"  naryad / same job: p50 {n.p50_ms / j.p50_ms:.2f}x, p99 {n.p99_ms / j.p99_ms:.2f}x,"
+            f" req/s {n.rps / j.rps:.2f}x"
         )
         log("== the race: everyone presses Accept on every task at once ==")
         racers = engineers[: args.race_engineers]

@@ -6,19 +6,51 @@ of the connection on its way back to the pool (asyncpg's default sends
 `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` after every request, a round
 trip that the best bare code for the job would not make; Naryad skips it too, server/db.py).
 
+A second endpoint, `POST /job/{id}/accept`, is the same job as Naryad's accept done with
+bare code: the change only if the task is new and in one of the engineer's groups, the
+history event, and the whole task back (names of template, counterparty, site, group,
+assignee and requester; watchers, follow-ups, equipment, contract, rating), shaped into
+Naryad's own response struct and encoded with msgspec. One autocommit statement (atomic on
+its own: bare code has no subscribers that write with it), no authentication (the
+engineer and their groups are fixed at start), no idempotency, no middleware.
+
     BENCH_DSN=postgresql://… BENCH_ASSIGNEE=<user id> \
         uvicorn bench.accept_floor_app:create_app --factory
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import msgspec
 from litestar import Litestar, Response, post
+
+from server.lib.actor import Actor
+from server.tasks.schemas import (
+    ContractRef,
+    EquipmentRef,
+    Ref,
+    Requester,
+    SiteRef,
+    TaskOut,
+    TaskRating,
+    UserRef,
+)
+from server.tasks.workflow import actions_for
+
+
+class _Flags(msgspec.Struct):
+    has_departure: bool
+    requires_check: bool
+
+
+_encoder = msgspec.json.Encoder()
 
 ACCEPT = """
 UPDATE tasks SET status = 'accepted', assignee = $2, version = version + 1,
@@ -26,6 +58,110 @@ UPDATE tasks SET status = 'accepted', assignee = $2, version = version + 1,
 WHERE id = $1 AND status = 'new'
 RETURNING id, version
 """
+
+
+JOB = """
+WITH won AS (
+    UPDATE tasks SET status = 'accepted', assignee = $2, version = version + 1,
+        accepted_at = now(), updated_at = now(), status_changed_at = now(),
+        reacted_at = coalesce(reacted_at, now()), call_back = false
+    WHERE id = $1 AND status = 'new' AND "group" = ANY($3::integer[])
+    RETURNING *
+), ev AS (
+    INSERT INTO task_events (task, at, actor, kind, data, channel, internal)
+    SELECT id, now(), $2, 'accepted',
+        json_build_object('from', 'new', 'to', 'accepted', 'assignee_id', $2), 'ui', false
+    FROM won
+)
+SELECT t.*, tpl.code AS template_code, cp.name AS cp_name, s.name AS site_name,
+    s.address AS site_address, s.lat AS site_lat, s.lon AS site_lon, g.name AS group_name,
+    a.full_name AS assignee_name, ru.full_name AS ru_name, rc.name AS rc_name,
+    tpl.has_departure AS tpl_departure, tpl.requires_check AS tpl_check,
+    (SELECT coalesce(json_agg(json_build_array(u.id, u.full_name) ORDER BY w.id), '[]')
+     FROM task_watchers w JOIN users u ON u.id = w."user" WHERE w.task = t.id) AS watchers,
+    ARRAY(SELECT f.id FROM tasks f WHERE f.parent_task = t.id ORDER BY f.id) AS follow_ups,
+    (SELECT coalesce(json_agg(json_build_array(e.id, k.code, e.model, e.serial)
+        ORDER BY te.id), '[]')
+     FROM task_equipment te JOIN equipment e ON e.id = te.equipment
+     JOIN equipment_kinds k ON k.id = e.kind WHERE te.task = t.id) AS equipment,
+    (SELECT json_build_array(ct.outside_contract, c.id, c.number) FROM contract_tasks ct
+     LEFT JOIN contracts c ON c.id = ct.contract WHERE ct.task = t.id LIMIT 1) AS contract,
+    (SELECT json_build_array(r.score, r.comment, r.rated_at, r.rated_by) FROM task_ratings r
+     WHERE r.task = t.id LIMIT 1) AS rating
+FROM won t
+JOIN task_templates tpl ON tpl.id = t.template
+LEFT JOIN counterparties cp ON cp.id = t.counterparty
+LEFT JOIN sites s ON s.id = t.site
+LEFT JOIN work_groups g ON g.id = t."group"
+LEFT JOIN users a ON a.id = t.assignee
+LEFT JOIN users ru ON ru.id = t.requester_user
+LEFT JOIN contacts rc ON rc.id = t.requester_contact
+"""
+
+
+def _job_answer(r: asyncpg.Record, actor: Actor) -> bytes:
+    """The row as the TaskOut Naryad answers (the same struct, so the same JSON work)."""
+    flags = _Flags(r["tpl_departure"], r["tpl_check"])
+    contract = json.loads(r["contract"]) if r["contract"] is not None else None
+    rating = json.loads(r["rating"]) if r["rating"] is not None else None
+    far = r["checkin_far"]
+    task = TaskOut(
+        id=r["id"],
+        number=r["number"] or r["id"],
+        template=r["template_code"],
+        title=r["title"],
+        description=r["description"],
+        status=r["status"],
+        counterparty=Ref(r["counterparty"], r["cp_name"]) if r["counterparty"] else None,
+        site=SiteRef(r["site"], r["site_name"], r["site_address"], r["site_lat"], r["site_lon"])
+        if r["site"] is not None
+        else None,
+        group=Ref(r["group"], r["group_name"]) if r["group"] is not None else None,
+        assignee=UserRef(r["assignee"], r["assignee_name"]),
+        requester=Requester("contact", r["requester_contact"], r["rc_name"])
+        if r["requester_contact"] is not None
+        else Requester("user", r["requester_user"], r["ru_name"])
+        if r["requester_user"] is not None
+        else None,
+        completed_works=r["completed_works"],
+        channel=r["channel"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        accepted_at=r["accepted_at"],
+        completed_at=r["completed_at"],
+        version=r["version"],
+        departed_at=r["departed_at"],
+        arrived_at=r["arrived_at"],
+        done_at=r["done_at"],
+        checkin_distance_m=r["checkin_distance_m"],
+        checkin_far=far,
+        checkin_warning=None,
+        postponed_until=r["postponed_until"],
+        call_back=r["call_back"],
+        parent_task_id=r["parent_task"],
+        priority=r["priority"],
+        due_reaction_at=r["due_reaction_at"],
+        due_resolution_at=r["due_resolution_at"],
+        overdue=False,
+        follow_ups=list(r["follow_ups"]),
+        actions=actions_for(actor, flags, "accepted", assignee_id=actor.id, group_id=r["group"]),
+        watchers=[UserRef(i, n) for i, n in json.loads(r["watchers"])],
+        equipment=[
+            EquipmentRef(id=i, kind=k, model=m, serial=s)
+            for i, k, m, s in json.loads(r["equipment"])
+        ],
+        contract=ContractRef(contract[1], contract[2]) if contract and contract[1] else None,
+        outside_contract=bool(contract and contract[0]),
+        rating=TaskRating(
+            score=rating[0],
+            comment=rating[1],
+            rated_at=dt.datetime.fromisoformat(rating[2]).astimezone(dt.UTC),
+            by=rating[3],
+        )
+        if rating
+        else None,
+    )
+    return _encoder.encode(task)
 
 
 def create_app() -> Litestar:
@@ -43,6 +179,20 @@ def create_app() -> Litestar:
         pools["pool"] = await asyncpg.create_pool(
             dsn, min_size=1, max_size=pool_max, reset=no_reset
         )
+        user = await pools["pool"].fetchrow(
+            "SELECT id, login, full_name, roles::text FROM users WHERE id = $1", assignee
+        )
+        groups = await pools["pool"].fetch(
+            'SELECT "group" FROM group_memberships WHERE "user" = $1', assignee
+        )
+        pools["actor"] = Actor(
+            id=user["id"],
+            login=user["login"],
+            full_name=user["full_name"],
+            roles=frozenset(json.loads(user["roles"])),
+            group_ids=frozenset(g["group"] for g in groups),
+            counterparty_id=None,
+        )
         try:
             yield
         finally:
@@ -55,4 +205,12 @@ def create_app() -> Litestar:
             return Response({"detail": "not new"}, status_code=409)
         return Response({"id": row["id"], "version": row["version"]})
 
-    return Litestar([accept], lifespan=[lifespan], openapi_config=None)
+    @post("/job/{task_id:int}/accept", status_code=200)
+    async def accept_job(task_id: int) -> Response[bytes]:
+        actor: Actor = pools["actor"]
+        row = await pools["pool"].fetchrow(JOB, task_id, actor.id, sorted(actor.group_ids))
+        if row is None:
+            return Response(b'{"detail":"not new"}', status_code=409)
+        return Response(_job_answer(row, actor), media_type="application/json")
+
+    return Litestar([accept, accept_job], lifespan=[lifespan], openapi_config=None)
