@@ -31,24 +31,11 @@ import asyncpg
 import msgspec
 from litestar import Litestar, Response, post
 
+from bench.baseline_app import _COLUMNS, _task
+from server import settings as process_settings
 from server.lib.actor import Actor
-from server.tasks.schemas import (
-    ContractRef,
-    EquipmentRef,
-    Ref,
-    Requester,
-    SiteRef,
-    TaskOut,
-    TaskRating,
-    UserRef,
-)
-from server.tasks.workflow import actions_for
-
-
-class _Flags(msgspec.Struct):
-    has_departure: bool
-    requires_check: bool
-
+from server.settings import Settings
+from server.tasks.schemas import ContractRef, EquipmentRef, TaskRating, UserRef
 
 _encoder = msgspec.json.Encoder()
 
@@ -60,7 +47,9 @@ RETURNING id, version
 """
 
 
-JOB = """
+# The same columns, joins and shaping as the list floor (bench/baseline_app.py), over the
+# row the UPDATE returned, plus what a single-task answer carries besides.
+JOB = f"""
 WITH won AS (
     UPDATE tasks SET status = 'accepted', assignee = $2, version = version + 1,
         accepted_at = now(), updated_at = now(), status_changed_at = now(),
@@ -73,10 +62,7 @@ WITH won AS (
         json_build_object('from', 'new', 'to', 'accepted', 'assignee_id', $2), 'ui', false
     FROM won
 )
-SELECT t.*, tpl.code AS template_code, cp.name AS cp_name, s.name AS site_name,
-    s.address AS site_address, s.lat AS site_lat, s.lon AS site_lon, g.name AS group_name,
-    a.full_name AS assignee_name, ru.full_name AS ru_name, rc.name AS rc_name,
-    tpl.has_departure AS tpl_departure, tpl.requires_check AS tpl_check,
+SELECT {_COLUMNS},
     (SELECT coalesce(json_agg(json_build_array(u.id, u.full_name) ORDER BY w.id), '[]')
      FROM task_watchers w JOIN users u ON u.id = w."user" WHERE w.task = t.id) AS watchers,
     ARRAY(SELECT f.id FROM tasks f WHERE f.parent_task = t.id ORDER BY f.id) AS follow_ups,
@@ -101,66 +87,21 @@ LEFT JOIN contacts rc ON rc.id = t.requester_contact
 
 def _job_answer(r: asyncpg.Record, actor: Actor) -> bytes:
     """The row as the TaskOut Naryad answers (the same struct, so the same JSON work)."""
-    flags = _Flags(r["tpl_departure"], r["tpl_check"])
+    task = _task(r, actor, dt.datetime.now(dt.UTC))
+    task.follow_ups = list(r["follow_ups"])
+    task.watchers = [UserRef(i, n) for i, n in json.loads(r["watchers"])]
+    task.equipment = [
+        EquipmentRef(id=i, kind=k, model=m, serial=s) for i, k, m, s in json.loads(r["equipment"])
+    ]
     contract = json.loads(r["contract"]) if r["contract"] is not None else None
+    if contract:
+        task.outside_contract = bool(contract[0])
+        task.contract = ContractRef(contract[1], contract[2]) if contract[1] else None
     rating = json.loads(r["rating"]) if r["rating"] is not None else None
-    far = r["checkin_far"]
-    task = TaskOut(
-        id=r["id"],
-        number=r["number"] or r["id"],
-        template=r["template_code"],
-        title=r["title"],
-        description=r["description"],
-        status=r["status"],
-        counterparty=Ref(r["counterparty"], r["cp_name"]) if r["counterparty"] else None,
-        site=SiteRef(r["site"], r["site_name"], r["site_address"], r["site_lat"], r["site_lon"])
-        if r["site"] is not None
-        else None,
-        group=Ref(r["group"], r["group_name"]) if r["group"] is not None else None,
-        assignee=UserRef(r["assignee"], r["assignee_name"]),
-        requester=Requester("contact", r["requester_contact"], r["rc_name"])
-        if r["requester_contact"] is not None
-        else Requester("user", r["requester_user"], r["ru_name"])
-        if r["requester_user"] is not None
-        else None,
-        completed_works=r["completed_works"],
-        channel=r["channel"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        accepted_at=r["accepted_at"],
-        completed_at=r["completed_at"],
-        version=r["version"],
-        departed_at=r["departed_at"],
-        arrived_at=r["arrived_at"],
-        done_at=r["done_at"],
-        checkin_distance_m=r["checkin_distance_m"],
-        checkin_far=far,
-        checkin_warning=None,
-        postponed_until=r["postponed_until"],
-        call_back=r["call_back"],
-        parent_task_id=r["parent_task"],
-        priority=r["priority"],
-        due_reaction_at=r["due_reaction_at"],
-        due_resolution_at=r["due_resolution_at"],
-        overdue=False,
-        follow_ups=list(r["follow_ups"]),
-        actions=actions_for(actor, flags, "accepted", assignee_id=actor.id, group_id=r["group"]),
-        watchers=[UserRef(i, n) for i, n in json.loads(r["watchers"])],
-        equipment=[
-            EquipmentRef(id=i, kind=k, model=m, serial=s)
-            for i, k, m, s in json.loads(r["equipment"])
-        ],
-        contract=ContractRef(contract[1], contract[2]) if contract and contract[1] else None,
-        outside_contract=bool(contract and contract[0]),
-        rating=TaskRating(
-            score=rating[0],
-            comment=rating[1],
-            rated_at=dt.datetime.fromisoformat(rating[2]).astimezone(dt.UTC),
-            by=rating[3],
-        )
-        if rating
-        else None,
-    )
+    if rating:
+        score, comment, rated_at, by = rating
+        at = dt.datetime.fromisoformat(rated_at).astimezone(dt.UTC)
+        task.rating = TaskRating(score=score, comment=comment, rated_at=at, by=by)
     return _encoder.encode(task)
 
 
@@ -176,6 +117,8 @@ def create_app() -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        # the check-in radius a far check-in's warning names (server/settings.py)
+        process_settings.install(Settings.from_env(dict(os.environ)))
         pools["pool"] = await asyncpg.create_pool(
             dsn, min_size=1, max_size=pool_max, reset=no_reset
         )
