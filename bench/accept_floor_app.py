@@ -31,7 +31,7 @@ import asyncpg
 import msgspec
 from litestar import Litestar, Response, post
 
-from bench.baseline_app import _COLUMNS, _task
+from bench.baseline_app import _COLUMNS, NAME_JOINS, _task
 from server import settings as process_settings
 from server.lib.actor import Actor
 from server.settings import Settings
@@ -75,13 +75,7 @@ SELECT {_COLUMNS},
     (SELECT json_build_array(r.score, r.comment, r.rated_at, r.rated_by) FROM task_ratings r
      WHERE r.task = t.id LIMIT 1) AS rating
 FROM won t
-JOIN task_templates tpl ON tpl.id = t.template
-LEFT JOIN counterparties cp ON cp.id = t.counterparty
-LEFT JOIN sites s ON s.id = t.site
-LEFT JOIN work_groups g ON g.id = t."group"
-LEFT JOIN users a ON a.id = t.assignee
-LEFT JOIN users ru ON ru.id = t.requester_user
-LEFT JOIN contacts rc ON rc.id = t.requester_contact
+{NAME_JOINS}
 """
 
 

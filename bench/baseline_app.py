@@ -78,15 +78,18 @@ _COLUMNS = """
     rc.id AS rc_id, rc.name AS rc_name
 """
 
-_JOINS = """
-JOIN tasks t ON t.id = page.id
-JOIN task_templates tpl ON tpl.id = t.template
+# The names _COLUMNS reads, joined to the task rows `t` (also the same-job accept floor's).
+NAME_JOINS = """JOIN task_templates tpl ON tpl.id = t.template
 LEFT JOIN counterparties cp ON cp.id = t.counterparty
 LEFT JOIN sites s ON s.id = t.site
 LEFT JOIN work_groups g ON g.id = t."group"
 LEFT JOIN users a ON a.id = t.assignee
 LEFT JOIN users ru ON ru.id = t.requester_user
-LEFT JOIN contacts rc ON rc.id = t.requester_contact
+LEFT JOIN contacts rc ON rc.id = t.requester_contact"""
+
+_JOINS = f"""
+JOIN tasks t ON t.id = page.id
+{NAME_JOINS}
 ORDER BY t.id DESC
 """
 
