@@ -32,7 +32,7 @@ from piccolo.query.functions import Coalesce
 from server import db
 from server.accounts.tables import User
 from server.lib import clock, events
-from server.lib.actor import Actor, Role
+from server.lib.actor import EMPLOYEE_ROLES, Actor, Role
 from server.lib.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from server.lib.geo import geodesic
 from server.tasks import extensions, refusals, service
@@ -940,11 +940,10 @@ async def _employee_answering_client(task_id: int) -> int | None:
             (Comment.task == task_id) & Comment.public.eq(True) & Comment.author_user.is_not_null()
         )
         .order_by(Comment.id, ascending=False)
-        .limit(50)
         .output(load_json=True)
     )
     for row in rows:
-        if not set(row["roles"] or []) <= {Role.CLIENT}:
+        if set(row["roles"] or []) & EMPLOYEE_ROLES:  # as Actor.is_client_only decides
             return int(row["author_user"])
     assignee = await Task.select(Task.assignee).where(Task.id == task_id).first()
     return (assignee or {}).get("assignee")
